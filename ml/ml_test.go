@@ -7,7 +7,7 @@ import (
 )
 
 func TestFloat64sRoundTripIsBitIdentical(t *testing.T) {
-	in := Float64s{0, -0.0, 1.0 / 3, math.Inf(1), math.NaN(), 1e-300, math.MaxFloat64}
+	in := Float64s{0, math.Copysign(0, -1), 1.0 / 3, math.Inf(1), math.NaN(), 1e-300, math.MaxFloat64}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
