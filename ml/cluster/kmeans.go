@@ -1,0 +1,376 @@
+// Package cluster implements KMeans (k-means++ seeding, Lloyd iterations,
+// best of several restarts) and the two internal validity scores pipeline
+// step 03 uses to choose K: the silhouette coefficient and the
+// Davies-Bouldin index. Semantics follow scikit-learn 1.2.
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/housing-mlops/mlops/ml"
+)
+
+// KMeans partitions rows into K clusters minimising the within-cluster sum of
+// squared Euclidean distances (inertia).
+//
+// Configuration fields are read at Fit; zero NInit or MaxIter mean the
+// defaults (10 and 300). The fitted fields (Dim, Centers, Inertia, NIter)
+// are all Predict needs, so a KMeans restored from JSON predicts identically.
+type KMeans struct {
+	K       int     `json:"k"`
+	NInit   int     `json:"n_init"`   // restarts; the lowest inertia wins
+	MaxIter int     `json:"max_iter"` // Lloyd iterations per restart
+	Tol     float64 `json:"tol"`      // centre-shift tolerance, relative to the mean feature variance
+	Seed    uint64  `json:"seed"`     // restart r draws from ml.NewRand(Seed, r)
+	Workers int     `json:"-"`        // goroutines for restarts; <= 0 means all cores
+
+	Dim     int         `json:"dim"`     // number of features seen at Fit
+	Centers ml.Float64s `json:"centers"` // K×Dim, row-major
+	Inertia float64     `json:"inertia"` // of the winning restart
+	NIter   int         `json:"n_iter"`  // Lloyd iterations of the winning restart
+
+	labels []int
+}
+
+// NewKMeans returns a KMeans with scikit-learn's defaults: 10 restarts,
+// at most 300 iterations, tolerance 1e-4.
+func NewKMeans(k int, seed uint64) *KMeans {
+	return &KMeans{K: k, NInit: 10, MaxIter: 300, Tol: 1e-4, Seed: seed}
+}
+
+// Kind names the model in saved pipelines.
+func (km *KMeans) Kind() string { return "kmeans" }
+
+// Labels returns the cluster of each training row from the last Fit (nil
+// for a KMeans restored from JSON).
+func (km *KMeans) Labels() []int { return km.labels }
+
+// run is the outcome of one restart.
+type run struct {
+	centers []float64
+	labels  []int
+	inertia float64
+	nIter   int
+}
+
+// Fit runs NInit restarts of k-means++ seeding followed by Lloyd iterations
+// and keeps the one with the lowest inertia (the lowest restart index on a
+// tie). Restarts run in parallel; each has its own seeded generator, so the
+// result does not depend on GOMAXPROCS.
+func (km *KMeans) Fit(X *ml.Matrix) error {
+	if err := km.check(X); err != nil {
+		return err
+	}
+	nInit, maxIter := km.NInit, km.MaxIter
+	if nInit <= 0 {
+		nInit = 10
+	}
+	if maxIter <= 0 {
+		maxIter = 300
+	}
+	tol := km.Tol * meanVariance(X)
+	runs := make([]run, nInit)
+	err := ml.ParallelFor(nInit, km.Workers, func(r int) error {
+		rng := ml.NewRand(km.Seed, uint64(r))
+		centers := kmeansPlusPlus(X, km.K, rng)
+		runs[r] = lloyd(X, centers, km.K, maxIter, tol)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	best := 0
+	for r := 1; r < nInit; r++ {
+		if runs[r].inertia < runs[best].inertia {
+			best = r
+		}
+	}
+	b := runs[best]
+	km.Dim, km.Centers, km.Inertia, km.NIter, km.labels = X.Cols, b.centers, b.inertia, b.nIter, b.labels
+	return nil
+}
+
+func (km *KMeans) check(X *ml.Matrix) error {
+	if X == nil {
+		return errors.New("cluster: kmeans: X is nil")
+	}
+	if km.K < 1 {
+		return fmt.Errorf("cluster: kmeans: K is %d, want at least 1", km.K)
+	}
+	if X.Rows < km.K {
+		return fmt.Errorf("cluster: kmeans: %d rows cannot form K=%d clusters", X.Rows, km.K)
+	}
+	if X.Cols < 1 {
+		return errors.New("cluster: kmeans: X has no columns")
+	}
+	if km.Tol < 0 {
+		return fmt.Errorf("cluster: kmeans: Tol is %v, want >= 0", km.Tol)
+	}
+	if err := ml.CheckFinite(X); err != nil {
+		return fmt.Errorf("cluster: kmeans: %w", err)
+	}
+	return nil
+}
+
+// Predict returns the index of the nearest centre for each row of X.
+func (km *KMeans) Predict(X *ml.Matrix) ([]int, error) {
+	if len(km.Centers) == 0 || km.Dim == 0 {
+		return nil, ml.ErrNotFitted
+	}
+	if len(km.Centers) != km.K*km.Dim {
+		return nil, fmt.Errorf("cluster: kmeans: %d centre values, want K×Dim = %d", len(km.Centers), km.K*km.Dim)
+	}
+	if err := ml.CheckCols(X, km.Dim); err != nil {
+		return nil, fmt.Errorf("cluster: kmeans: %w", err)
+	}
+	if err := ml.CheckFinite(X); err != nil {
+		return nil, fmt.Errorf("cluster: kmeans: %w", err)
+	}
+	labels := make([]int, X.Rows)
+	for i := range labels {
+		labels[i], _ = nearest(X.Row(i), km.Centers, km.K)
+	}
+	return labels, nil
+}
+
+// meanVariance is the mean over columns of the population variance; the
+// tolerance is scaled by it so it does not depend on the data's units.
+func meanVariance(X *ml.Matrix) float64 {
+	total := 0.0
+	for j := 0; j < X.Cols; j++ {
+		m := 0.0
+		for i := 0; i < X.Rows; i++ {
+			m += X.Data[i*X.Cols+j]
+		}
+		m /= float64(X.Rows)
+		v := 0.0
+		for i := 0; i < X.Rows; i++ {
+			d := X.Data[i*X.Cols+j] - m
+			v += d * d
+		}
+		total += v / float64(X.Rows)
+	}
+	return total / float64(X.Cols)
+}
+
+func sqDist(a, b []float64) float64 {
+	s := 0.0
+	for k, v := range a {
+		d := v - b[k]
+		s += d * d
+	}
+	return s
+}
+
+// nearest returns the index of the centre closest to x (the lowest index on a
+// tie) and the squared distance to it.
+func nearest(x []float64, centers []float64, k int) (int, float64) {
+	d := len(x)
+	best, bestD := 0, math.Inf(1)
+	for c := 0; c < k; c++ {
+		if dist := sqDist(x, centers[c*d:(c+1)*d]); dist < bestD {
+			best, bestD = c, dist
+		}
+	}
+	return best, bestD
+}
+
+// assign sets each row's label to its nearest centre and dist to the squared
+// distance. Two-dimensional data (coordinates) gets an unrolled loop: it is
+// the hot path of Fit.
+func assign(X *ml.Matrix, centers []float64, k int, labels []int, dist []float64) {
+	if X.Cols != 2 {
+		for i := range labels {
+			labels[i], dist[i] = nearest(X.Row(i), centers, k)
+		}
+		return
+	}
+	centers = centers[:2*k]
+	for i := range labels {
+		px, py := X.Data[2*i], X.Data[2*i+1]
+		best, bestD := 0, math.Inf(1)
+		for c := 0; c < k; c++ {
+			dx, dy := px-centers[2*c], py-centers[2*c+1]
+			if d := dx*dx + dy*dy; d < bestD {
+				best, bestD = c, d
+			}
+		}
+		labels[i], dist[i] = best, bestD
+	}
+}
+
+// kmeansPlusPlus seeds k centres with greedy k-means++: each new centre is
+// the best, by resulting potential, of 2+ln(k) candidates drawn with
+// probability proportional to the squared distance to the nearest centre.
+func kmeansPlusPlus(X *ml.Matrix, k int, rng *rand.Rand) []float64 {
+	n, d := X.Rows, X.Cols
+	trials := 2 + int(math.Log(float64(k)))
+	centers := make([]float64, k*d)
+	copy(centers, X.Row(rng.IntN(n)))
+	closest := make([]float64, n)
+	pot := 0.0
+	for i := range closest {
+		closest[i] = sqDist(X.Row(i), centers[:d])
+		pot += closest[i]
+	}
+	cum := make([]float64, n)
+	cand := make([]float64, n)
+	best := make([]float64, n)
+	for c := 1; c < k; c++ {
+		acc := 0.0
+		for i, v := range closest {
+			acc += v
+			cum[i] = acc
+		}
+		bestPot, bestID := math.Inf(1), -1
+		for t := 0; t < trials; t++ {
+			id := searchCum(cum, rng.Float64()*pot)
+			p := X.Row(id)
+			candPot := 0.0
+			for i := range cand {
+				cand[i] = min(closest[i], sqDist(X.Row(i), p))
+				candPot += cand[i]
+			}
+			if candPot < bestPot {
+				bestPot, bestID = candPot, id
+				best, cand = cand, best
+			}
+		}
+		copy(centers[c*d:], X.Row(bestID))
+		closest, best = best, closest
+		pot = bestPot
+	}
+	return centers
+}
+
+// searchCum returns the first index whose cumulative sum reaches v (numpy's
+// searchsorted, side left), clipped to the last index.
+func searchCum(cum []float64, v float64) int {
+	lo, hi := 0, len(cum)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if cum[mid] < v {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return min(lo, len(cum)-1)
+}
+
+// lloyd alternates assignment and centre update from the given seeds until
+// labels stop changing, the total squared centre shift is at most tol, or
+// maxIter iterations have run.
+func lloyd(X *ml.Matrix, centers []float64, k, maxIter int, tol float64) run {
+	n, d := X.Rows, X.Cols
+	labels := make([]int, n)
+	prev := make([]int, n)
+	for i := range prev {
+		prev[i] = -1
+	}
+	dist := make([]float64, n)
+	next := make([]float64, k*d)
+	counts := make([]int, k)
+	strict := false
+	iter := 0
+	for iter < maxIter {
+		iter++
+		assign(X, centers, k, labels, dist)
+		updateCenters(X, labels, dist, centers, next, counts)
+		shift := 0.0
+		for c := 0; c < k; c++ {
+			shift += sqDist(centers[c*d:(c+1)*d], next[c*d:(c+1)*d])
+		}
+		centers, next = next, centers
+		if equalInts(labels, prev) {
+			strict = true
+			break
+		}
+		if shift <= tol {
+			break
+		}
+		copy(prev, labels)
+	}
+	inertia := 0.0
+	for i := 0; i < n; i++ {
+		var dd float64
+		if strict {
+			dd = sqDist(X.Row(i), centers[labels[i]*d:(labels[i]+1)*d])
+		} else {
+			labels[i], dd = nearest(X.Row(i), centers, k)
+		}
+		inertia += dd
+	}
+	return run{centers: centers, labels: labels, inertia: inertia, nIter: iter}
+}
+
+// updateCenters writes the mean of each cluster's rows into next. A cluster
+// left empty takes the row farthest from its centre (as scikit-learn
+// relocates empty clusters), which leaves that row's old cluster.
+func updateCenters(X *ml.Matrix, labels []int, dist, centers, next []float64, counts []int) {
+	d := X.Cols
+	clear(next)
+	clear(counts)
+	for i, c := range labels {
+		counts[c]++
+		row := X.Row(i)
+		dst := next[c*d : (c+1)*d]
+		for j, v := range row {
+			dst[j] += v
+		}
+	}
+	relocateEmpty(X, labels, dist, next, counts)
+	for c, cnt := range counts {
+		if cnt == 0 {
+			copy(next[c*d:(c+1)*d], centers[c*d:(c+1)*d])
+			continue
+		}
+		inv := 1 / float64(cnt)
+		for j := c * d; j < (c+1)*d; j++ {
+			next[j] *= inv
+		}
+	}
+}
+
+// relocateEmpty moves the rows farthest from their centres into empty
+// clusters, one row per empty cluster, adjusting the running sums.
+func relocateEmpty(X *ml.Matrix, labels []int, dist, sums []float64, counts []int) {
+	d := X.Cols
+	used := map[int]bool{}
+	for c, cnt := range counts {
+		if cnt != 0 {
+			continue
+		}
+		far := -1
+		for i, v := range dist {
+			if !used[i] && counts[labels[i]] > 1 && (far < 0 || v > dist[far]) {
+				far = i
+			}
+		}
+		if far < 0 {
+			return
+		}
+		used[far] = true
+		old := labels[far]
+		row := X.Row(far)
+		for j, v := range row {
+			sums[old*d+j] -= v
+			sums[c*d+j] = v
+		}
+		counts[old]--
+		counts[c] = 1
+		labels[far] = c
+	}
+}
+
+func equalInts(a, b []int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
