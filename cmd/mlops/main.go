@@ -28,6 +28,11 @@ func commands() map[string]command {
 		"runs":    {"list, show and compare tracked runs", runsCommand},
 		"models":  {"list, show, promote, roll back registered models", modelsCommand},
 		"version": {"print the build version", versionCommand},
+		"serve":   {"serve predictions over HTTP (REST, OIP v2, metrics, hot reload)", serveCommand},
+		"canary":  {"check a canary's error rate and latency against the stable model", canaryCommand},
+		"health":  {"probe a running server's health URL (exit 0 when healthy)", healthCommand},
+		"drift":   {"compare reference and current data for drift", driftCommand},
+		"sweep":   {"distributed sweeps in PostgreSQL: create, agent, status", sweepCommand},
 	}
 }
 
@@ -61,6 +66,11 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) (code
 	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			fmt.Fprintf(stderr, "mlops %s: %v\n", args[0], err)
+			return ec.ExitCode()
 		}
 		var ue usageError
 		if errors.As(err, &ue) {
