@@ -25,13 +25,17 @@ import (
 // never do.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("want a harness: learners")
+		return usagef("want a harness: learners, serve or sweep")
 	}
 	switch args[0] {
 	case "learners":
 		return benchLearnersCommand(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return benchServeCommand(ctx, args[1:], stdout, stderr)
+	case "sweep":
+		return benchSweepCommand(ctx, args[1:], stdout, stderr)
 	default:
-		return usagef("unknown harness %q: want learners", args[0])
+		return usagef("unknown harness %q: want learners, serve or sweep", args[0])
 	}
 }
 

@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"runs":    {"list, show and compare tracked runs", runsCommand},
 		"models":  {"list, show, promote, roll back registered models", modelsCommand},
 		"version": {"print the build version", versionCommand},
+		"up":      {"run the pipeline if no model is in Production, promote it, serve API + UI", upCommand},
 		"serve":   {"serve predictions over HTTP (REST, OIP v2, metrics, hot reload)", serveCommand},
 		"canary":  {"check a canary's error rate and latency against the stable model", canaryCommand},
 		"health":  {"probe a running server's health URL (exit 0 when healthy)", healthCommand},

@@ -404,9 +404,11 @@ func Load(r io.Reader) (*Artifact, error) {
 	if !bytes.HasPrefix(data, magicPrefix) {
 		return nil, errors.New("model: not a model artifact (magic header missing)")
 	}
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("model: truncated or malformed artifact: %w", err)
+	env, ok := splitEnvelope(data)
+	if !ok {
+		if err := json.Unmarshal(data, &env); err != nil {
+			return nil, fmt.Errorf("model: truncated or malformed artifact: %w", err)
+		}
 	}
 	if env.FormatVersion != FormatVersion {
 		rel := "older"
@@ -421,6 +423,40 @@ func Load(r io.Reader) (*Artifact, error) {
 		return nil, fmt.Errorf("model: checksum mismatch: payload hashes to %s, header says %s (file corrupted or edited)", got, env.SHA256)
 	}
 	return decodePayload(env.Payload, env.SHA256)
+}
+
+// splitEnvelope reads the envelope of a file written by Save without
+// parsing the payload: Save always writes the same field order, and
+// scanning a multi-megabyte payload here would be wasted, since the
+// checksum and decodePayload check it. ok is false for any other layout,
+// which then goes through encoding/json.
+func splitEnvelope(data []byte) (env envelope, ok bool) {
+	rest, ok := bytes.CutPrefix(data, []byte(`{"magic":"`+Magic+`","format_version":`))
+	if !ok {
+		return env, false
+	}
+	i := 0
+	for i < len(rest) && i < 9 && rest[i] >= '0' && rest[i] <= '9' {
+		env.FormatVersion = env.FormatVersion*10 + int(rest[i]-'0')
+		i++
+	}
+	rest, ok = bytes.CutPrefix(rest[i:], []byte(`,"sha256":"`))
+	if i == 0 || !ok || len(rest) < 64 {
+		return env, false
+	}
+	for _, c := range rest[:64] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return env, false
+		}
+	}
+	env.SHA256 = string(rest[:64])
+	rest, ok = bytes.CutPrefix(rest[64:], []byte(`","payload":`))
+	rest = bytes.TrimRight(rest, " \t\r\n")
+	if !ok || len(rest) < 2 || rest[0] != '{' || rest[len(rest)-1] != '}' {
+		return env, false
+	}
+	env.Magic, env.Payload = Magic, rest[:len(rest)-1]
+	return env, true
 }
 
 func decodePayload(p []byte, sum string) (*Artifact, error) {

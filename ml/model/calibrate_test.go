@@ -1,7 +1,10 @@
 package model
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/housing-mlops/mlops/ml/ensemble"
@@ -172,4 +175,43 @@ func TestPredictMatrixWithIntervalMatchesSeparateCalls(t *testing.T) {
 	check("calibrated forest, other level", forest, 0.8, true)
 	check("calibrated ridge", ridge, 0.9, true)
 	check("calibrated ridge, other level", ridge, 0.8, false)
+}
+
+// TestSplitEnvelopeMatchesJSON checks the envelope fast path against
+// encoding/json on a saved file, and that other layouts fall back to it.
+func TestSplitEnvelopeMatchesJSON(t *testing.T) {
+	tr, _ := data(t)
+	_, saved := roundTrip(t, train(t, tr, linear.NewRidge(1)))
+	fast, ok := splitEnvelope(saved)
+	if !ok {
+		t.Fatal("a saved file did not take the fast path")
+	}
+	var want envelope
+	if err := json.Unmarshal(saved, &want); err != nil {
+		t.Fatal(err)
+	}
+	if fast.Magic != want.Magic || fast.FormatVersion != want.FormatVersion || fast.SHA256 != want.SHA256 || !bytes.Equal(fast.Payload, want.Payload) {
+		t.Errorf("fast path %+v differs from encoding/json", fast)
+	}
+	s := string(saved)
+	for name, other := range map[string]string{
+		"spaced":    strings.Replace(s, `"format_version":1`, `"format_version": 1`, 1),
+		"reordered": strings.Replace(s, `,"sha256":"`, `,"sha_256":"`, 1),
+		"truncated": s[:len(s)/2],
+		"trailing":  s + "x",
+	} {
+		if _, ok := splitEnvelope([]byte(other)); ok {
+			t.Errorf("%s: took the fast path", name)
+		}
+	}
+	// A file with another (valid) layout still loads through encoding/json.
+	spaced := strings.Replace(s, `{"magic":"housing-mlops/model",`, `{ "magic":"housing-mlops/model", `, 1)
+	if _, err := Load(strings.NewReader(spaced)); err == nil || !strings.Contains(err.Error(), "not a model artifact") {
+		// The magic prefix is required verbatim, so this is refused early.
+		t.Errorf("spaced magic: %v", err)
+	}
+	fieldSpaced := strings.Replace(s, `"format_version":1`, `"format_version": 1`, 1)
+	if a, err := Load(strings.NewReader(fieldSpaced)); err != nil || a.SHA256() != want.SHA256 {
+		t.Errorf("a valid envelope of another layout did not load: %v", err)
+	}
 }

@@ -104,6 +104,15 @@ func decode[T any](c component, fresh func(string) (T, error)) (T, error) {
 	if err != nil {
 		return v, err
 	}
+	// A component with its own decoder gets the bytes directly:
+	// json.Unmarshal would first scan all of them (megabytes for a forest)
+	// only to hand them over, and the decoder validates what it parses.
+	if u, ok := any(v).(json.Unmarshaler); ok {
+		if err := u.UnmarshalJSON(c.State); err != nil {
+			return v, fmt.Errorf("model: decode %s: %w", c.Kind, err)
+		}
+		return v, nil
+	}
 	if err := json.Unmarshal(c.State, v); err != nil {
 		return v, fmt.Errorf("model: decode %s: %w", c.Kind, err)
 	}
