@@ -40,15 +40,8 @@ func TestBenchSweepJSON(t *testing.T) {
 	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
 	r := runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "500", "--trials", "4", "--seeds", "2",
 		"--checkpoints", "2,9", "--json")
-	// bench.go routes "sweep" once the lead wires it; until then call the
-	// harness directly.
 	if r.code != 0 {
-		var out, errb strings.Builder
-		if err := benchSweepCommand(context.Background(), []string{"--config", cfg, "--rows", "500", "--trials", "4",
-			"--seeds", "2", "--checkpoints", "2,9", "--json"}, &out, &errb); err != nil {
-			t.Fatalf("bench sweep: %v\n%s", err, errb.String())
-		}
-		r = cliResult{0, out.String(), errb.String()}
+		t.Fatalf("bench sweep: exit %d\n%s", r.code, r.stderr)
 	}
 	var rep sweepBenchReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
