@@ -37,8 +37,9 @@ func buildModel(family string, p selection.Params, seed uint64, workers int) (ml
 			NEstimators:    r.int("n_estimators", 100),
 			LearningRate:   r.float("learning_rate", 0.1),
 			MaxDepth:       depth,
-			MaxLeafNodes:   leavesFor(depth),
+			MaxLeafNodes:   r.int("max_leaf_nodes", leavesFor(depth)),
 			MinSamplesLeaf: r.int("min_samples_leaf", 1),
+			L2:             r.float("l2_regularization", 0),
 			Subsample:      r.float("subsample", 1),
 			Seed:           seed, Workers: workers,
 		}

@@ -152,6 +152,23 @@ func checkArtifact(t *testing.T, h *harness, reg StepResult) {
 	if err != nil || len(pred) != f.NumRows() {
 		t.Fatalf("predict: %d rows, %v", len(pred), err)
 	}
+	// Step 07 calibrates the intervals on held-out test rows, so every
+	// family serves a 90 % interval that brackets its point prediction.
+	if !art.SupportsIntervalsAt(0.9) {
+		t.Fatal("registered artifact has no calibrated 90 % interval")
+	}
+	lo, hi, err := art.PredictInterval(f.Select([]int{0, 1, 2}), 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range lo {
+		if !(lo[i] <= pred[i] && pred[i] <= hi[i] && lo[i] < hi[i]) {
+			t.Errorf("row %d: interval [%v, %v] around %v", i, lo[i], hi[i], pred[i])
+		}
+	}
+	if _, ok := reg.Metrics["interval_holdout_coverage"]; !ok {
+		t.Errorf("step 07 logged no interval_holdout_coverage: %v", reg.Metrics)
+	}
 }
 
 func checkBestParams(t *testing.T, h *harness, sw StepResult) {

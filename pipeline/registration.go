@@ -15,6 +15,7 @@ import (
 
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/config"
+	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/model"
 	"github.com/housing-mlops/mlops/ml/selection"
 )
@@ -141,7 +142,50 @@ func (s *Registration) train(ctx context.Context, sc *StepContext, bp *bestParam
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := calibrate(ctx, sc, art, data); err != nil {
+		return nil, nil, err
+	}
 	return art, test, nil
+}
+
+// intervalLevel is the nominal coverage of the served prediction intervals.
+const intervalLevel = 0.9
+
+// calibrate fits the artifact's interval calibration (split conformal) on
+// the even-numbered test rows and measures its coverage on the odd ones,
+// which it never saw. Point metrics are unaffected: they use every test row.
+func calibrate(ctx context.Context, sc *StepContext, art *model.Artifact, data *splitData) error {
+	var calRows, holdRows []int
+	for i := 0; i < data.TestFrame.NumRows(); i++ {
+		if i%2 == 0 {
+			calRows = append(calRows, i)
+		} else {
+			holdRows = append(holdRows, i)
+		}
+	}
+	if len(calRows) < 10 || len(holdRows) == 0 {
+		sc.Log.Warn("too few test rows to calibrate prediction intervals; serving uncalibrated intervals", "rows", len(calRows)+len(holdRows))
+		return nil
+	}
+	before, after, err := art.CalibrateIntervals(data.TestFrame.Select(calRows), ml.SelectFloats(data.Yte, calRows), intervalLevel)
+	if err != nil {
+		return fmt.Errorf("calibrating prediction intervals: %w", err)
+	}
+	lo, hi, err := art.PredictInterval(data.TestFrame.Select(holdRows), intervalLevel)
+	if err != nil {
+		return fmt.Errorf("prediction intervals on held-out rows: %w", err)
+	}
+	covered := 0
+	for k, i := range holdRows {
+		if y := data.Yte[i]; y >= lo[k] && y <= hi[k] {
+			covered++
+		}
+	}
+	holdout := float64(covered) / float64(len(holdRows))
+	sc.Log.Info("prediction intervals calibrated", "level", intervalLevel, "raw_coverage", before,
+		"calibrated_coverage", after, "holdout_coverage", holdout, "calibration_rows", len(calRows), "holdout_rows", len(holdRows))
+	return sc.Metrics(ctx, map[string]float64{"interval_raw_coverage": before, "interval_calibration_coverage": after,
+		"interval_holdout_coverage": holdout})
 }
 
 // register creates the model version with a markdown description and

@@ -14,6 +14,7 @@ import (
 type splitData struct {
 	Pre            *preprocess.ColumnTransformer
 	TrainFrame     *frame.Frame
+	TestFrame      *frame.Frame
 	Xtr, Xte       *ml.Matrix
 	Ytr, Yte       []float64
 	OutputFeatures []string
@@ -34,7 +35,7 @@ func loadSplit(ctx context.Context, sc *StepContext, d config.Data) (*splitData,
 	if s.TrainFrame, s.Xtr, s.Ytr, err = loadXY(ctx, sc, KeyTrain, d, pre); err != nil {
 		return nil, err
 	}
-	if _, s.Xte, s.Yte, err = loadXY(ctx, sc, KeyTest, d, pre); err != nil {
+	if s.TestFrame, s.Xte, s.Yte, err = loadXY(ctx, sc, KeyTest, d, pre); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/housing-mlops/mlops/ml/frame"
 	"github.com/housing-mlops/mlops/ml/selection"
+	"github.com/housing-mlops/mlops/tune"
 )
 
 // runFirst runs the first n steps of the pipeline on the fakes.
@@ -119,6 +120,33 @@ func TestBuildModelRejectsUnknownOrBadParams(t *testing.T) {
 	for _, fam := range []string{"random_forest", "gradient_boosting", "ridge", "lasso", "decision_tree"} {
 		if _, err := buildModel(fam, selection.Params{"max_depth": nil}, 1, 1); fam != "ridge" && fam != "lasso" && err != nil {
 			t.Errorf("%s with max_depth null: %v", fam, err)
+		}
+	}
+}
+
+// Every default sweep space of package tune must name only parameters the
+// model builder knows, or step 06 would fail every trial.
+func TestDefaultSweepSpacesBuild(t *testing.T) {
+	for _, fam := range tune.Families() {
+		sp, err := tune.DefaultSpace(fam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := selection.Params{}
+		for name, spec := range sp.Parameters {
+			switch {
+			case len(spec.Values) > 0:
+				p[name] = spec.Values[0]
+			case spec.Value != nil:
+				p[name] = spec.Value
+			case spec.Distribution == tune.DistIntUniform || spec.IntValued:
+				p[name] = int(spec.Min)
+			default:
+				p[name] = spec.Min
+			}
+		}
+		if _, err := buildModel(fam, p, 1, 1); err != nil {
+			t.Errorf("default %s space: %v", fam, err)
 		}
 	}
 }
