@@ -9,6 +9,7 @@ import (
 
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/blob"
+	"github.com/housing-mlops/mlops/mlflow"
 	"github.com/housing-mlops/mlops/postgres"
 	"github.com/housing-mlops/mlops/sqlite"
 )
@@ -35,6 +36,9 @@ func defaultStoreURI() string {
 	if u := os.Getenv(envTrackingURI); u != "" {
 		return u
 	}
+	if u := os.Getenv(mlflow.EnvTrackingURI); u != "" {
+		return u
+	}
 	return filepath.Join(homeDir(), "mlops.db")
 }
 
@@ -59,6 +63,10 @@ func openStore(ctx context.Context, uri string) (mlops.Store, error) {
 		uri = defaultStoreURI()
 	}
 	switch {
+	case mlflow.IsTrackingURI(uri):
+		// An MLflow tracking server is the store; credentials come from
+		// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.
+		return mlflow.NewClient(uri, mlflow.ClientOptionsFromEnv(os.Getenv))
 	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
 		return postgres.Open(ctx, uri)
 	case strings.HasPrefix(uri, "sqlite://"):
@@ -68,7 +76,7 @@ func openStore(ctx context.Context, uri string) (mlops.Store, error) {
 		}
 		return sqlite.Open(ctx, p)
 	case strings.Contains(uri, "://"):
-		return nil, mlops.Errorf(mlops.EINVALID, "unsupported store URI %q: want sqlite:///path, a file path or postgres://...", uri)
+		return nil, mlops.Errorf(mlops.EINVALID, "unsupported store URI %q: want sqlite:///path, a file path, postgres://... or an MLflow http(s):// URL", uri)
 	}
 	return sqlite.Open(ctx, uri)
 }
@@ -78,6 +86,10 @@ func openStore(ctx context.Context, uri string) (mlops.Store, error) {
 func openArtifacts(ctx context.Context, url string) (mlops.ArtifactStore, error) {
 	if url == "" {
 		url = defaultArtifactsURL()
+	}
+	if mlflow.IsTrackingURI(url) {
+		// Artifacts through the MLflow server's artifact proxy.
+		return mlflow.NewClient(url, mlflow.ClientOptionsFromEnv(os.Getenv))
 	}
 	s, err := blob.Open(ctx, url)
 	if err != nil {
