@@ -228,6 +228,14 @@ func (s *Server) ModelInfo() (ModelInfo, bool) {
 	return ModelInfo{}, false
 }
 
+// Model returns the loaded stable model and whether one is loaded.
+func (s *Server) Model() (Model, bool) {
+	if l := s.current.Load(); l != nil {
+		return l.model, true
+	}
+	return nil, false
+}
+
 // notReadyReason says why no model is loaded.
 func (s *Server) notReadyReason() string {
 	if p := s.loadErr.Load(); p != nil {

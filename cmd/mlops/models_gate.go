@@ -148,12 +148,31 @@ func (g *gateFlags) evalFrame(ctx context.Context, st mlops.Store, arts mlops.Ar
 		return f, g.data, nil
 	}
 	need := usagef("v%d has no recorded pipeline test split: give --data CSV and --target", cand.Version)
-	if cand.RunID == "" {
+	b, uri, err := pipelineOutput(ctx, st, arts, cand.RunID, testSplitKey)
+	if err != nil {
+		return nil, "", err
+	}
+	if b == nil {
 		return nil, "", need
 	}
-	run, err := st.GetRun(ctx, cand.RunID)
+	f, err := frame.ReadCSV(bytes.NewReader(b), uri, frame.CSVOptions{})
 	if err != nil {
-		return nil, "", fmt.Errorf("run %s of v%d: %w", cand.RunID, cand.Version, err)
+		return nil, "", err
+	}
+	return f, "the test split " + uri, nil
+}
+
+// pipelineOutput reads the output key (e.g. test.csv) recorded by the
+// pipeline run that runID belongs to: runID's own step run or one of its
+// siblings under the same pipeline run. It returns nil data when no run
+// recorded it.
+func pipelineOutput(ctx context.Context, st mlops.Store, arts mlops.ArtifactStore, runID, key string) ([]byte, string, error) {
+	if runID == "" {
+		return nil, "", nil
+	}
+	run, err := st.GetRun(ctx, runID)
+	if err != nil {
+		return nil, "", fmt.Errorf("run %s: %w", runID, err)
 	}
 	runs := []*mlops.Run{run}
 	if run.ParentID != "" {
@@ -164,21 +183,17 @@ func (g *gateFlags) evalFrame(ctx context.Context, st mlops.Store, arts mlops.Ar
 		runs = append(runs, sib...)
 	}
 	for _, r := range runs {
-		uri, sha := r.Tags[tagOutURIPrefix+testSplitKey], r.Tags[tagOutSHAPrefix+testSplitKey]
+		uri, sha := r.Tags[tagOutURIPrefix+key], r.Tags[tagOutSHAPrefix+key]
 		if uri == "" {
 			continue
 		}
 		b, err := arts.Get(ctx, uri, sha)
 		if err != nil {
-			return nil, "", fmt.Errorf("test split of run %s: %w", r.ID, err)
+			return nil, "", fmt.Errorf("%s of run %s: %w", key, r.ID, err)
 		}
-		f, err := frame.ReadCSV(bytes.NewReader(b), uri, frame.CSVOptions{})
-		if err != nil {
-			return nil, "", err
-		}
-		return f, "the test split " + uri, nil
+		return b, uri, nil
 	}
-	return nil, "", need
+	return nil, "", nil
 }
 
 // scoreVersion loads a version's artifact (its SHA-256 verified against the

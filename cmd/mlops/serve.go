@@ -301,13 +301,17 @@ func mountExtras(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts)
 	if w.drift != nil {
 		deps.Monitor = &prommon.Monitor{Gatherer: w.srv.Registry(), PSI: w.drift.PSI}
 	}
+	mapData := ui.MapData{}
 	if f.reference != "" {
 		if m, err := referenceMap(f.reference, f.target); err != nil {
-			log.Warn("UI map disabled", "err", err)
+			log.Warn("UI map has no districts", "err", err)
 		} else {
-			deps.Map = m
+			mapData = ui.MapData(m)
 		}
 	}
+	deps.Map = ui.ModelMap{Base: mapData, Centres: func(context.Context) ([]ui.Centre, error) {
+		return servedCentres(w.srv)
+	}}
 	h, err := ui.New(deps)
 	if err != nil {
 		return fmt.Errorf("web UI: %w", err)
@@ -316,6 +320,20 @@ func mountExtras(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts)
 		return err
 	}
 	return w.srv.Mount("GET /{$}", http.RedirectHandler(ui.Prefix, http.StatusFound))
+}
+
+// servedCentres returns the KMeans centres of the model being served, so
+// the map follows promotions.
+func servedCentres(srv *mlopshttp.Server) ([]ui.Centre, error) {
+	m, ok := srv.Model()
+	if !ok {
+		return nil, nil
+	}
+	am, ok := m.(*mlopshttp.ArtifactModel)
+	if !ok {
+		return nil, nil
+	}
+	return ui.GeoCentres(am.Artifact)
 }
 
 // referenceMap loads the map's districts from the reference CSV.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/housing-mlops/mlops"
@@ -53,6 +54,11 @@ func upCommand(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	serveArgs := []string{"--model", fmt.Sprintf("models:/%s/Production", name), "--store", storeURIOrDefault(cfg.Tracking.URI),
 		"--artifacts", artifactsURLOrDefault(cfg.Tracking.ArtifactsURL)}
+	if ref, err := exportReference(ctx, cfg.Tracking.URI, cfg.Tracking.ArtifactsURL, name, version); err != nil {
+		fmt.Fprintf(stderr, "mlops up: no drift reference or map data: %v\n", err)
+	} else if ref != "" {
+		serveArgs = append(serveArgs, "--reference", ref, "--target", cfg.Data.Target)
+	}
 	if *addr != "" {
 		serveArgs = append(serveArgs, "--addr", *addr)
 	}
@@ -139,4 +145,46 @@ func printURLs(w io.Writer, addr string) {
 	}
 	fmt.Fprintf(w, "\nServing (Ctrl-C stops):\n  web UI    %s/ui/\n  predict   POST %s/api/v1/predict\n  API docs  %s/docs\n  health    %s/health\n  metrics   %s/metrics\n\n",
 		base, base, base, base, base)
+}
+
+// referenceKey is the pipeline output that serves as the drift reference
+// and the map's districts: the training split.
+const referenceKey = "train.csv"
+
+// exportReference writes the training split of the pipeline run that
+// registered version to $MLOPS_HOME/reference.csv (atomically) and returns
+// its path, or "" when that run recorded none.
+func exportReference(ctx context.Context, storeURI, artifactsURL, name string, version int) (string, error) {
+	store, err := openStore(ctx, storeURI)
+	if err != nil {
+		return "", err
+	}
+	defer store.Close()
+	arts, err := openArtifacts(ctx, artifactsURL)
+	if err != nil {
+		return "", err
+	}
+	defer arts.Close()
+	mv, err := store.GetModelVersion(ctx, name, version)
+	if err != nil {
+		return "", err
+	}
+	b, _, err := pipelineOutput(ctx, store, arts, mv.RunID, referenceKey)
+	if err != nil || b == nil {
+		return "", err
+	}
+	path := filepath.Join(homeDir(), "reference.csv")
+	tmp, err := os.CreateTemp(homeDir(), "reference-*.csv")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp.Name(), path)
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +92,22 @@ func TestUpRunsPipelinePromotesAndServes(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(answer.String(), `"predicted_price"`) {
 		t.Fatalf("predict: %d %s", resp.StatusCode, answer.String())
+	}
+	// The map shows the training split (exported as the drift reference)
+	// and the served model's cluster centres.
+	resp, err = http.Get("http://" + addr + "/ui/map")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer.Reset()
+	answer.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !regexp.MustCompile(`lede">[1-9][0-9]* training districts`).MatchString(answer.String()) ||
+		!regexp.MustCompile(`with the [1-9][0-9]* KMeans cluster centres`).MatchString(answer.String()) {
+		t.Errorf("map page (%d) lacks districts or centres:\n%.600s", resp.StatusCode, answer.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, "reference.csv")); err != nil {
+		t.Errorf("no drift reference exported: %v", err)
 	}
 	cancel()
 	if code := <-done; code != 0 {
