@@ -8,11 +8,13 @@ import (
 	"strings"
 )
 
-// KnownFamilies are the model families step 05 can build.
-var KnownFamilies = []string{"random_forest", "gradient_boosting", "ridge", "lasso", "decision_tree"}
+// KnownFamilies returns the model families step 05 can build.
+func KnownFamilies() []string {
+	return []string{"random_forest", "gradient_boosting", "ridge", "lasso", "decision_tree"}
+}
 
-// KnownImputers are the strategies step 02 can compare.
-var KnownImputers = []string{"median", "mean", "knn", "iterative"}
+// KnownImputers returns the strategies step 02 can compare.
+func KnownImputers() []string { return []string{"median", "mean", "knn", "iterative"} }
 
 // Validate checks values that types alone cannot: ranges, names that must
 // exist, and secrets when a remote backend is configured.
@@ -71,12 +73,12 @@ func (c *Config) validateIngest() error {
 		return fmt.Errorf("download_data.retries: must be >= 0, got %d", c.Download.Retries)
 	case p.TestSize <= 0 || p.TestSize >= 1:
 		return fmt.Errorf("preprocessing.test_size: must be in (0, 1), got %v", p.TestSize)
-	case p.Strategy != "auto" && !slices.Contains(KnownImputers, p.Strategy):
-		return fmt.Errorf("preprocessing.imputation_strategy: want auto or one of %v, got %q", KnownImputers, p.Strategy)
+	case p.Strategy != "auto" && !slices.Contains(KnownImputers(), p.Strategy):
+		return fmt.Errorf("preprocessing.imputation_strategy: want auto or one of %v, got %q", KnownImputers(), p.Strategy)
 	}
 	for _, st := range p.Strategies {
-		if !slices.Contains(KnownImputers, st) {
-			return fmt.Errorf("preprocessing.strategies: unknown strategy %q (known: %v)", st, KnownImputers)
+		if !slices.Contains(KnownImputers(), st) {
+			return fmt.Errorf("preprocessing.strategies: unknown strategy %q (known: %v)", st, KnownImputers())
 		}
 	}
 	return nil
@@ -125,13 +127,13 @@ func (c *Config) validateModels() error {
 		return fmt.Errorf("model_selection.families: empty")
 	}
 	for _, fam := range c.ModelSelection.Families {
-		if !slices.Contains(KnownFamilies, fam) {
-			return fmt.Errorf("model_selection.families: unknown family %q (known: %v)", fam, KnownFamilies)
+		if !slices.Contains(KnownFamilies(), fam) {
+			return fmt.Errorf("model_selection.families: unknown family %q (known: %v)", fam, KnownFamilies())
 		}
 	}
 	for fam, g := range c.ModelSelection.Grids {
-		if !slices.Contains(KnownFamilies, fam) {
-			return fmt.Errorf("unknown key model_selection.grids.%s (known families: %v)", fam, KnownFamilies)
+		if !slices.Contains(KnownFamilies(), fam) {
+			return fmt.Errorf("unknown key model_selection.grids.%s (known families: %v)", fam, KnownFamilies())
 		}
 		for name, vals := range g {
 			if len(vals) == 0 {
