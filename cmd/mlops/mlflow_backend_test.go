@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/blob"
@@ -51,5 +54,34 @@ func TestRunLogsToAnMLflowServer(t *testing.T) {
 	runs, _, err := backing.SearchRuns(ctx, mlops.RunFilter{Filter: "tags.`mlops.step` = '07_registration'"})
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("step runs on the MLflow server: %d, %v", len(runs), err)
+	}
+
+	// Serving resolves models:/NAME@champion and downloads the artifact
+	// through the same MLflow server.
+	if err := backing.SetAlias(ctx, "housing_price_model", "champion", vs[0].Version, mlops.Actor{By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeLoopbackAddr(t)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var sout, serr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(sctx, []string{"serve", "--addr", addr, "--store", srv.URL, "--artifacts", srv.URL,
+			"--model", "models:/housing_price_model@champion", "--prediction-log", "", "--poll", "0"}, &sout, &serr)
+	}()
+	awaitReady(t, "http://"+addr+"/health/ready", done, time.Minute)
+	resp, err := http.Get("http://" + addr + "/api/v1/model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"version":"1"`) {
+		t.Errorf("model info through MLflow: %d %s", resp.StatusCode, body)
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, tail(serr.String()))
 	}
 }
