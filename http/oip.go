@@ -242,9 +242,31 @@ func decodeTensors(schema *Schema, inputs []oipTensor, maxBatch int) (*Batch, fi
 	if len(inputs) == 0 {
 		return nil, nil, `"inputs" is required: one tensor per feature`
 	}
-	var errs fieldErrors
-	flat := make([][]json.RawMessage, len(inputs))
-	rows := -1
+	flat, rows, errs := flattenTensors(schema, inputs)
+	if len(errs) > 0 {
+		return nil, errs, ""
+	}
+	if rows < 1 || rows > maxBatch {
+		return nil, nil, fmt.Sprintf("batch size must be 1 to %d, got %d", maxBatch, rows)
+	}
+	b := newBatch(schema, rows)
+	for k, vals := range flat {
+		i := schema.Index(inputs[k].Name)
+		for r, v := range vals {
+			if reason := schema.setValue(b, i, r, v); reason != "" {
+				errs.add("inputs["+strconv.Itoa(k)+"].data["+strconv.Itoa(r)+"]", "%s", reason)
+			}
+		}
+	}
+	return b, errs, ""
+}
+
+// flattenTensors checks each tensor's name, datatype and shape and returns
+// its elements (flat[k] for inputs[k]) and the common batch size (-1 when no
+// tensor is valid); it also lists the required inputs that are missing.
+func flattenTensors(schema *Schema, inputs []oipTensor) (flat [][]json.RawMessage, rows int, errs fieldErrors) {
+	flat = make([][]json.RawMessage, len(inputs))
+	rows = -1
 	seen := make([]bool, schema.Len())
 	for k := range inputs {
 		t := &inputs[k]
@@ -280,22 +302,7 @@ func decodeTensors(schema *Schema, inputs []oipTensor, maxBatch int) (*Batch, fi
 			errs.add("inputs", "missing input %q", f.Name)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs, ""
-	}
-	if rows < 1 || rows > maxBatch {
-		return nil, nil, fmt.Sprintf("batch size must be 1 to %d, got %d", maxBatch, rows)
-	}
-	b := newBatch(schema, rows)
-	for k, vals := range flat {
-		i := schema.Index(inputs[k].Name)
-		for r, v := range vals {
-			if reason := schema.setValue(b, i, r, v); reason != "" {
-				errs.add("inputs["+strconv.Itoa(k)+"].data["+strconv.Itoa(r)+"]", "%s", reason)
-			}
-		}
-	}
-	return b, errs, ""
+	return flat, rows, errs
 }
 
 // checkTensorHead checks a tensor's datatype and shape against its field.

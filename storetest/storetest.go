@@ -101,6 +101,13 @@ func check(t *testing.T, err error) {
 var ctx = context.Background()
 
 func testExperiments(t *testing.T, s mlops.Store) {
+	e := testExperimentCreate(t, s)
+	testExperimentLifecycle(t, s, e)
+}
+
+// testExperimentCreate checks the Default experiment, creating one and the
+// lookups' errors; it returns the experiment it created.
+func testExperimentCreate(t *testing.T, s mlops.Store) *mlops.Experiment {
 	def := must(s.GetExperiment(ctx, "0"))
 	if def.Name != "Default" || def.LifecycleStage != mlops.LifecycleActive {
 		t.Fatalf("experiment 0 = %+v, want active Default", def)
@@ -125,7 +132,12 @@ func testExperiments(t *testing.T, s mlops.Store) {
 	wantCode(t, err, mlops.EINVALID, "non-numeric experiment id")
 	_, err = s.GetExperimentByName(ctx, "nope")
 	wantCode(t, err, mlops.ENOTFOUND, "unknown experiment name")
+	return e
+}
 
+// testExperimentLifecycle renames, tags, deletes and restores experiments
+// next to e (named "housing", tagged team=ml).
+func testExperimentLifecycle(t *testing.T, s mlops.Store, e *mlops.Experiment) {
 	other := must(s.CreateExperiment(ctx, "other", "", nil))
 	wantCode(t, s.RenameExperiment(ctx, e.ID, "other"), mlops.EEXISTS, "rename onto existing name")
 	check(t, s.RenameExperiment(ctx, e.ID, "housing-v2"))
@@ -151,7 +163,7 @@ func testExperiments(t *testing.T, s mlops.Store) {
 		t.Fatalf("deleted experiment lifecycle %q", got.LifecycleStage)
 	}
 	wantCode(t, s.RenameExperiment(ctx, other.ID, "x"), mlops.ECONFLICT, "rename deleted experiment")
-	_, err = s.CreateExperiment(ctx, "other", "", nil)
+	_, err := s.CreateExperiment(ctx, "other", "", nil)
 	wantCode(t, err, mlops.EEXISTS, "reuse name of deleted experiment")
 	wantCode(t, s.DeleteExperiment(ctx, "0"), mlops.EINVALID, "delete Default")
 	check(t, s.RestoreExperiment(ctx, other.ID))
@@ -186,6 +198,16 @@ func testExperimentDelete(t *testing.T, s mlops.Store) {
 func testRuns(t *testing.T, s mlops.Store) {
 	e := must(s.CreateExperiment(ctx, "exp", "file:///art/exp", nil))
 	start := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	parent := testRunCreateParent(t, s, e, start)
+	child := testRunCreateChild(t, s, e, parent)
+	testRunCreateErrors(t, s, e)
+	testRunUpdate(t, s, parent, start)
+	testRunDelete(t, s, child)
+}
+
+// testRunCreateParent creates and checks a top-level run of e (whose
+// artifact location is file:///art/exp) started at start.
+func testRunCreateParent(t *testing.T, s mlops.Store, e *mlops.Experiment, start time.Time) *mlops.Run {
 	parent := must(s.CreateRun(ctx, mlops.RunCreate{ExperimentID: e.ID, Name: "pipeline", StartTime: start, Tags: map[string]string{"git": "abc"}}))
 	if len(parent.ID) != 32 || strings32Hex(parent.ID) != nil {
 		t.Fatalf("run id %q: want 32 hex digits", parent.ID)
@@ -197,6 +219,11 @@ func testRuns(t *testing.T, s mlops.Store) {
 	if parent.ArtifactURI != "file:///art/exp/"+parent.ID+"/artifacts" {
 		t.Fatalf("artifact uri %q", parent.ArtifactURI)
 	}
+	return parent
+}
+
+// testRunCreateChild creates and checks a child run of parent in e.
+func testRunCreateChild(t *testing.T, s mlops.Store, e *mlops.Experiment, parent *mlops.Run) *mlops.Run {
 	child := must(s.CreateRun(ctx, mlops.RunCreate{ExperimentID: e.ID, Name: "train", ParentID: parent.ID}))
 	if child.ParentID != parent.ID || child.Tags["mlflow.parentRunId"] != parent.ID || child.Tags["mlflow.runName"] != "train" {
 		t.Fatalf("child run = %+v", child)
@@ -204,6 +231,12 @@ func testRuns(t *testing.T, s mlops.Store) {
 	if child.StartTime.IsZero() {
 		t.Fatal("default start time is zero")
 	}
+	return child
+}
+
+// testRunCreateErrors checks the refused creations (next to e) and the
+// defaults of a run created with no fields.
+func testRunCreateErrors(t *testing.T, s mlops.Store, e *mlops.Experiment) {
 	_, err := s.CreateRun(ctx, mlops.RunCreate{ExperimentID: e.ID, ParentID: "feedfacefeedfacefeedfacefeedface"})
 	wantCode(t, err, mlops.ENOTFOUND, "unknown parent")
 	_, err = s.CreateRun(ctx, mlops.RunCreate{ExperimentID: "31337"})
@@ -214,7 +247,11 @@ func testRuns(t *testing.T, s mlops.Store) {
 	if def.ExperimentID != "0" || def.Name == "" {
 		t.Fatalf("run without experiment = %+v, want experiment 0 and a generated name", def)
 	}
+}
 
+// testRunUpdate finishes and renames parent (started at start), then
+// checks an empty update and the refused ones.
+func testRunUpdate(t *testing.T, s mlops.Store, parent *mlops.Run, start time.Time) {
 	end := start.Add(90 * time.Second)
 	got := must(s.UpdateRun(ctx, parent.ID, mlops.RunUpdate{Status: mlops.RunFinished, EndTime: end, Name: "pipeline-1"}))
 	if got.Status != mlops.RunFinished || !got.EndTime.Equal(end) || got.Name != "pipeline-1" || got.Tags["mlflow.runName"] != "pipeline-1" {
@@ -224,11 +261,15 @@ func testRuns(t *testing.T, s mlops.Store) {
 	if got.Status != mlops.RunFinished || got.Name != "pipeline-1" {
 		t.Fatalf("empty update changed the run: %+v", got)
 	}
-	_, err = s.UpdateRun(ctx, parent.ID, mlops.RunUpdate{Status: "DONE"})
+	_, err := s.UpdateRun(ctx, parent.ID, mlops.RunUpdate{Status: "DONE"})
 	wantCode(t, err, mlops.EINVALID, "bad status")
 	_, err = s.UpdateRun(ctx, "0123456789abcdef0123456789abcdef", mlops.RunUpdate{Status: mlops.RunFailed})
 	wantCode(t, err, mlops.ENOTFOUND, "update unknown run")
+}
 
+// testRunDelete deletes and restores child and checks that a deleted run
+// refuses logging.
+func testRunDelete(t *testing.T, s mlops.Store, child *mlops.Run) {
 	check(t, s.DeleteRun(ctx, child.ID))
 	if got := must(s.GetRun(ctx, child.ID)); got.LifecycleStage != mlops.LifecycleDeleted {
 		t.Fatalf("deleted run lifecycle %q", got.LifecycleStage)
@@ -768,6 +809,13 @@ func testRollback(t *testing.T, s mlops.Store) {
 	must(s.TransitionStage(ctx, "m", 3, mlops.StageProduction, true, a))
 
 	rb := mlops.Actor{By: "oncall", Reason: "latency regression"}
+	testRollbackFirst(t, s, rb)
+	testRollbackWalk(t, s, a, rb)
+}
+
+// testRollbackFirst rolls Production of m back from v3 to v2 (v1, v2, v3
+// were promoted in turn) and checks the stages and the two log entries.
+func testRollbackFirst(t *testing.T, s mlops.Store, rb mlops.Actor) {
 	v := must(s.Rollback(ctx, "m", mlops.StageProduction, rb))
 	st := stages(t, s, "m")
 	if v.Version != 2 || st[2] != mlops.StageProduction || st[3] != mlops.StageArchived || st[1] != mlops.StageArchived {
@@ -781,12 +829,17 @@ func testRollback(t *testing.T, s mlops.Store) {
 	if last2[1].Version != 2 || last2[1].From != "Archived" || last2[1].To != "Production" || last2[1].Reason != rb.Reason {
 		t.Fatalf("rollback restore entry %+v", last2[1])
 	}
-	v = must(s.Rollback(ctx, "m", mlops.StageProduction, rb))
-	st = stages(t, s, "m")
+}
+
+// testRollbackWalk rolls m back once more (after testRollbackFirst), past
+// the first holder, after a re-promotion (by a), and on bad arguments.
+func testRollbackWalk(t *testing.T, s mlops.Store, a, rb mlops.Actor) {
+	v := must(s.Rollback(ctx, "m", mlops.StageProduction, rb))
+	st := stages(t, s, "m")
 	if v.Version != 1 || !slices.Equal(holdersOf(st, mlops.StageProduction), []int{1}) {
 		t.Fatalf("second rollback got version %d, stages %v; want 1 (walk back, not flip to 3)", v.Version, st)
 	}
-	_, err = s.Rollback(ctx, "m", mlops.StageProduction, rb)
+	_, err := s.Rollback(ctx, "m", mlops.StageProduction, rb)
 	wantCode(t, err, mlops.ECONFLICT, "rollback past the first holder")
 	if got := holdersOf(stages(t, s, "m"), mlops.StageProduction); !slices.Equal(got, []int{1}) {
 		t.Fatalf("failed rollback changed stages: Production %v", got)

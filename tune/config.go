@@ -188,38 +188,12 @@ func paramFromRaw(name string, v any) (ParamSpec, error) {
 	if spec.Distribution, err = optString(m, "distribution"); err != nil {
 		return ParamSpec{}, fmt.Errorf("%s.%w", path, err)
 	}
-	if vals, ok := m["values"]; ok {
-		list, isList := vals.([]any)
-		if !isList {
-			return ParamSpec{}, fmt.Errorf("%s.values: want a list, got %T", path, vals)
-		}
-		spec.Values = list
+	if err := valuesFromRaw(path, m, &spec); err != nil {
+		return ParamSpec{}, err
 	}
-	if val, ok := m["value"]; ok {
-		spec.Value = val
-		if spec.Value == nil {
-			return ParamSpec{}, fmt.Errorf("%s.value: must not be null", path)
-		}
-	}
-	ints := true
-	for _, key := range []string{"min", "max", "q"} {
-		raw, ok := m[key]
-		if !ok {
-			continue
-		}
-		f, isInt, isNum := number(raw)
-		if !isNum {
-			return ParamSpec{}, fmt.Errorf("%s.%s: want a number, got %v (%T)", path, key, raw, raw)
-		}
-		ints = ints && isInt
-		switch key {
-		case "min":
-			spec.Min = f
-		case "max":
-			spec.Max = f
-		case "q":
-			spec.Q = f
-		}
+	ints, err := rangeFromRaw(path, m, &spec)
+	if err != nil {
+		return ParamSpec{}, err
 	}
 	_, hasMin := m["min"]
 	_, hasMax := m["max"]
@@ -233,6 +207,48 @@ func paramFromRaw(name string, v any) (ParamSpec, error) {
 		return ParamSpec{}, err
 	}
 	return spec, nil
+}
+
+// valuesFromRaw reads the values list and the constant value of a
+// parameter, when given.
+func valuesFromRaw(path string, m map[string]any, spec *ParamSpec) error {
+	if vals, ok := m["values"]; ok {
+		list, isList := vals.([]any)
+		if !isList {
+			return fmt.Errorf("%s.values: want a list, got %T", path, vals)
+		}
+		spec.Values = list
+	}
+	if val, ok := m["value"]; ok {
+		spec.Value = val
+		if spec.Value == nil {
+			return fmt.Errorf("%s.value: must not be null", path)
+		}
+	}
+	return nil
+}
+
+// rangeFromRaw reads min, max and q, when given, and reports whether all
+// of those given are integers.
+func rangeFromRaw(path string, m map[string]any, spec *ParamSpec) (ints bool, err error) {
+	ints = true
+	// In this order, so the first bad key reported is always the same.
+	for _, kd := range []struct {
+		key string
+		dst *float64
+	}{{"min", &spec.Min}, {"max", &spec.Max}, {"q", &spec.Q}} {
+		raw, ok := m[kd.key]
+		if !ok {
+			continue
+		}
+		f, isInt, isNum := number(raw)
+		if !isNum {
+			return false, fmt.Errorf("%s.%s: want a number, got %v (%T)", path, kd.key, raw, raw)
+		}
+		ints = ints && isInt
+		*kd.dst = f
+	}
+	return ints, nil
 }
 
 // inferDistribution fills Distribution from the keys present, W&B's way:
@@ -252,20 +268,30 @@ func inferDistribution(path string, spec *ParamSpec, hasMinMax bool, m map[strin
 		return fmt.Errorf("%s: give exactly one of values, value or min/max", path)
 	}
 	if spec.Distribution == "" {
-		switch {
-		case hasValues:
-			spec.Distribution = DistCategorical
-		case hasValue:
-			spec.Distribution = DistConstant
-		case hasQ:
-			spec.Distribution = DistQUniform
-		case spec.IntValued:
-			spec.Distribution = DistIntUniform
-		default:
-			spec.Distribution = DistUniform
-		}
+		spec.Distribution = defaultDistribution(hasValues, hasValue, hasQ, spec.IntValued)
 	}
-	d := spec.Distribution
+	return checkDistribution(path, spec.Distribution, hasValues, hasValue, hasMinMax, hasQ)
+}
+
+// defaultDistribution is the distribution implied by the keys given.
+func defaultDistribution(hasValues, hasValue, hasQ, intValued bool) string {
+	switch {
+	case hasValues:
+		return DistCategorical
+	case hasValue:
+		return DistConstant
+	case hasQ:
+		return DistQUniform
+	case intValued:
+		return DistIntUniform
+	default:
+		return DistUniform
+	}
+}
+
+// checkDistribution rejects an explicit distribution d that disagrees with
+// the keys given.
+func checkDistribution(path, d string, hasValues, hasValue, hasMinMax, hasQ bool) error {
 	switch {
 	case hasValues && d != DistCategorical:
 		return fmt.Errorf("%s: values needs distribution categorical, not %s", path, d)
@@ -328,6 +354,23 @@ func (c *SweepConfig) Validate() error {
 }
 
 func (c *SweepConfig) validate() error {
+	if err := c.validateMethodMetric(); err != nil {
+		return err
+	}
+	if err := c.validateParams(); err != nil {
+		return err
+	}
+	if c.EarlyTerminate != nil {
+		if err := c.EarlyTerminate.validate(); err != nil {
+			return fmt.Errorf("early_terminate: %w", err)
+		}
+	}
+	return nil
+}
+
+// validateMethodMetric checks the method and the metric, defaulting the
+// goal to minimize.
+func (c *SweepConfig) validateMethodMetric() error {
 	switch c.Method {
 	case MethodGrid, MethodRandom, MethodBayes:
 	case "":
@@ -345,6 +388,12 @@ func (c *SweepConfig) validate() error {
 	default:
 		return fmt.Errorf("metric.goal: %q is not minimize or maximize", c.Metric.Goal)
 	}
+	return nil
+}
+
+// validateParams checks every parameter, in name order, and that a grid
+// search has a finite grid.
+func (c *SweepConfig) validateParams() error {
 	if len(c.Parameters) == 0 {
 		return fmt.Errorf("parameters: at least one parameter is needed")
 	}
@@ -363,11 +412,6 @@ func (c *SweepConfig) validate() error {
 	if c.Method == MethodGrid {
 		if _, err := c.gridSize(); err != nil {
 			return err
-		}
-	}
-	if c.EarlyTerminate != nil {
-		if err := c.EarlyTerminate.validate(); err != nil {
-			return fmt.Errorf("early_terminate: %w", err)
 		}
 	}
 	return nil
@@ -402,6 +446,17 @@ func (p ParamSpec) validate() error {
 			strings.Join([]string{DistConstant, DistCategorical, DistUniform, DistIntUniform, DistQUniform,
 				DistLogUniform, DistLogUniformValues, DistQLogUniformValues}, ", "))
 	}
+	if err := p.validateRange(); err != nil {
+		return err
+	}
+	if isQ(p.Distribution) {
+		return p.validateQ()
+	}
+	return nil
+}
+
+// validateRange checks min and max of a numeric distribution.
+func (p ParamSpec) validateRange() error {
 	if math.IsNaN(p.Min) || math.IsNaN(p.Max) || math.IsInf(p.Min, 0) || math.IsInf(p.Max, 0) {
 		return fmt.Errorf("min and max must be finite")
 	}
@@ -417,17 +472,20 @@ func (p ParamSpec) validate() error {
 	if (p.Distribution == DistLogUniformValues || p.Distribution == DistQLogUniformValues) && p.Min <= 0 {
 		return fmt.Errorf("%s needs min > 0, got %v", p.Distribution, p.Min)
 	}
-	if isQ(p.Distribution) {
-		if !(p.Q > 0) {
-			return fmt.Errorf("%s needs q > 0, got %v", p.Distribution, p.Q)
-		}
-		if p.Q > p.Max-p.Min {
-			return fmt.Errorf("q %v is wider than the range [%v, %v]", p.Q, p.Min, p.Max)
-		}
-		if p.Distribution == DistQLogUniformValues && p.Q >= 2*p.Min {
-			// The cell around min would reach zero, where the log is undefined.
-			return fmt.Errorf("q_log_uniform_values needs q < 2·min, got q %v and min %v", p.Q, p.Min)
-		}
+	return nil
+}
+
+// validateQ checks the step q of a quantised distribution against the range.
+func (p ParamSpec) validateQ() error {
+	if !(p.Q > 0) {
+		return fmt.Errorf("%s needs q > 0, got %v", p.Distribution, p.Q)
+	}
+	if p.Q > p.Max-p.Min {
+		return fmt.Errorf("q %v is wider than the range [%v, %v]", p.Q, p.Min, p.Max)
+	}
+	if p.Distribution == DistQLogUniformValues && p.Q >= 2*p.Min {
+		// The cell around min would reach zero, where the log is undefined.
+		return fmt.Errorf("q_log_uniform_values needs q < 2·min, got q %v and min %v", p.Q, p.Min)
 	}
 	return nil
 }

@@ -178,7 +178,20 @@ type trialState struct {
 	alive      bool
 }
 
+// runBatch runs trials start..start+size-1 together: create them, advance
+// them band by band (cutting the worst at each band), take their final
+// metrics, then record the results in index order.
 func (r *runner) runBatch(ctx context.Context, start, size int) {
+	states := r.startTrials(ctx, start, size)
+	r.runBands(ctx, states)
+	r.finishTrials(ctx, states)
+	r.record(states)
+}
+
+// startTrials samples the parameters of each trial of the batch and
+// creates the trials in parallel; a trial that fails to start carries its
+// error and is not alive.
+func (r *runner) startTrials(ctx context.Context, start, size int) []*trialState {
 	states := make([]*trialState, size)
 	for k := range states {
 		i := start + k
@@ -205,6 +218,12 @@ func (r *runner) runBatch(ctx context.Context, start, size int) {
 		s.alive = true
 		s.milestones = r.milestones(s.trial)
 	})
+	return states
+}
+
+// runBands advances the live trials one milestone per round, reports each
+// band reached and applies the Hyperband cut, until no trial moves.
+func (r *runner) runBands(ctx context.Context, states []*trialState) {
 	for round := 0; ; round++ {
 		moved := false
 		r.parallel(states, func(s *trialState) {
@@ -225,6 +244,11 @@ func (r *runner) runBatch(ctx context.Context, start, size int) {
 		}
 		r.cutBand(states, round)
 	}
+}
+
+// finishTrials takes the final metrics of the trials without an error, in
+// parallel.
+func (r *runner) finishTrials(ctx context.Context, states []*trialState) {
 	r.parallel(states, func(s *trialState) {
 		if s.res.Err != nil {
 			return
@@ -239,6 +263,11 @@ func (r *runner) runBatch(ctx context.Context, start, size int) {
 			s.res.Err = fmt.Errorf("tune: trial %d: final: %w", s.res.Index, err)
 		}
 	})
+}
+
+// record appends the batch's results (and the successful ones to the
+// history the samplers learn from), in index order.
+func (r *runner) record(states []*trialState) {
 	for _, s := range states {
 		if s.res.Err != nil {
 			s.res.Metric = math.NaN()

@@ -141,33 +141,40 @@ func lineChart(title, xLabel, yLabel string, ss []series, w, h float64) template
 	sx, sy := scale(x0, x1, ml, w-mr), scale(y0, y1, h-mb, mt)
 	axes(&s, x0, x1, y0, y1, sx, sy, w, h, ml, mr, mt, mb, xLabel, yLabel)
 	for _, se := range ss {
-		var d strings.Builder
-		move := true
-		dots := strings.Contains(se.Class, "pts") || validPoints(se) == 1
-		for i := range se.X {
-			if i >= len(se.Y) || math.IsNaN(se.Y[i]) || math.IsNaN(se.X[i]) {
-				move = true
-				continue
-			}
-			if move || dots {
-				d.WriteString("M")
-				move = false
-			} else {
-				d.WriteString("L")
-			}
-			d.WriteString(f(sx(se.X[i])) + " " + f(sy(se.Y[i])))
-			if dots {
-				d.WriteString("h0") // a round-capped dot
-			}
-		}
-		cls := se.Class
-		if dots && !strings.Contains(cls, "pts") {
-			cls += " pts" // a lone point is drawn as a dot, or it would not show
-		}
-		fmt.Fprintf(&s.Builder, `<path d="%s" class="series %s"><title>%s</title></path>`, d.String(), cls, html.EscapeString(se.Name))
+		seriesPath(&s, se, sx, sy)
 	}
 	legend(&s, ss, ml, w)
 	return s.close()
+}
+
+// seriesPath draws one series as a path in chart coordinates (sx, sy): a
+// line broken at NaN points, or dots when the series asks for points or
+// has a single one.
+func seriesPath(s *svgw, se series, sx, sy func(float64) float64) {
+	var d strings.Builder
+	move := true
+	dots := strings.Contains(se.Class, "pts") || validPoints(se) == 1
+	for i := range se.X {
+		if i >= len(se.Y) || math.IsNaN(se.Y[i]) || math.IsNaN(se.X[i]) {
+			move = true
+			continue
+		}
+		if move || dots {
+			d.WriteString("M")
+			move = false
+		} else {
+			d.WriteString("L")
+		}
+		d.WriteString(f(sx(se.X[i])) + " " + f(sy(se.Y[i])))
+		if dots {
+			d.WriteString("h0") // a round-capped dot
+		}
+	}
+	cls := se.Class
+	if dots && !strings.Contains(cls, "pts") {
+		cls += " pts" // a lone point is drawn as a dot, or it would not show
+	}
+	fmt.Fprintf(&s.Builder, `<path d="%s" class="series %s"><title>%s</title></path>`, d.String(), cls, html.EscapeString(se.Name))
 }
 
 func validPoints(se series) int {

@@ -247,6 +247,15 @@ func printVersion(w io.Writer, v *mlops.ModelVersion) error {
 	return tw.Flush()
 }
 
+// promoteOpts is the parsed command line of models promote.
+type promoteOpts struct {
+	name, stageFlag, alias string
+	version                int
+	stage                  mlops.Stage
+	archive                bool
+	actor                  mlops.Actor
+}
+
 func modelsPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("models promote", stderr)
 	sf := addStoreFlags(fs)
@@ -261,71 +270,95 @@ func modelsPromote(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 {
-		return usagef("models promote takes NAME VERSION, got %d arguments", len(pos))
-	}
-	if (*stageFlag == "") == (*alias == "") {
-		return usagef("models promote needs exactly one of --stage or --alias")
-	}
-	if err := gate.check(*stageFlag != ""); err != nil {
+	o := promoteOpts{stageFlag: *stageFlag, alias: *alias, archive: !*noArchive}
+	if err := o.parse(pos, &gate); err != nil {
 		return err
-	}
-	version, err := parseVersion(pos[1])
-	if err != nil {
-		return err
-	}
-	var stage mlops.Stage
-	if *stageFlag != "" {
-		if stage, err = mlops.ParseStage(*stageFlag); err != nil {
-			return usagef("%v", err)
-		}
 	}
 	st, err := openStore(ctx, sf.store)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	name, a := pos[0], actor(*by, *reason)
-	if *alias != "" {
-		return promoteAlias(ctx, stdout, st, name, *alias, version, a, sf.json)
+	o.actor = actor(*by, *reason)
+	if o.alias != "" {
+		return promoteAlias(ctx, stdout, st, o.name, o.alias, o.version, o.actor, sf.json)
 	}
-	before, err := st.SearchModelVersions(ctx, name)
+	return promoteStage(ctx, stdout, st, o, &gate, sf.json)
+}
+
+// parse checks the positional arguments and the flag combination, and
+// resolves the version number and the target stage.
+func (o *promoteOpts) parse(pos []string, gate *gateFlags) error {
+	if len(pos) != 2 {
+		return usagef("models promote takes NAME VERSION, got %d arguments", len(pos))
+	}
+	if (o.stageFlag == "") == (o.alias == "") {
+		return usagef("models promote needs exactly one of --stage or --alias")
+	}
+	if err := gate.check(o.stageFlag != ""); err != nil {
+		return err
+	}
+	version, err := parseVersion(pos[1])
+	if err != nil {
+		return err
+	}
+	o.name, o.version = pos[0], version
+	if o.stageFlag != "" {
+		if o.stage, err = mlops.ParseStage(o.stageFlag); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	return nil
+}
+
+// promoteStage moves a version to o.stage (after the gate, when enabled)
+// and reports which versions the move archived.
+func promoteStage(ctx context.Context, stdout io.Writer, st mlops.Store, o promoteOpts, gate *gateFlags, asJSON bool) error {
+	before, err := st.SearchModelVersions(ctx, o.name)
 	if err != nil {
 		return err
 	}
 	if len(before) == 0 {
-		if _, err := st.GetRegisteredModel(ctx, name); err != nil {
+		if _, err := st.GetRegisteredModel(ctx, o.name); err != nil {
 			return err
 		}
 	}
 	if gate.enabled {
-		if err := gate.run(ctx, stdout, st, name, version, stage); err != nil {
+		if err := gate.run(ctx, stdout, st, o.name, o.version, o.stage); err != nil {
 			return err
 		}
 	}
-	v, err := st.TransitionStage(ctx, name, version, stage, !*noArchive, a)
+	v, err := st.TransitionStage(ctx, o.name, o.version, o.stage, o.archive, o.actor)
 	if err != nil {
 		return err
 	}
-	var archived []string
-	for _, b := range before {
-		if b.Version != version && b.Stage == stage && stage != mlops.StageArchived {
-			if now, err := st.GetModelVersion(ctx, name, b.Version); err == nil && now.Stage == mlops.StageArchived {
-				archived = append(archived, "v"+strconv.Itoa(b.Version))
-			}
-		}
-	}
-	if sf.json {
+	archived := archivedBy(ctx, st, o, before)
+	if asJSON {
 		return emitJSON(stdout, struct {
 			*mlops.ModelVersion
 			Archived []string `json:"archived"`
 		}{v, archived})
 	}
-	fmt.Fprintf(stdout, "%s v%d is now in %s\n", name, v.Version, v.Stage)
+	fmt.Fprintf(stdout, "%s v%d is now in %s\n", o.name, v.Version, v.Stage)
 	if len(archived) > 0 {
 		fmt.Fprintf(stdout, "archived: %s\n", strings.Join(archived, ", "))
 	}
 	return nil
+}
+
+// archivedBy lists ("vN") the versions that were in o.stage before the
+// transition and are archived now, i.e. the ones the promotion displaced.
+func archivedBy(ctx context.Context, st mlops.Store, o promoteOpts, before []*mlops.ModelVersion) []string {
+	var archived []string
+	for _, b := range before {
+		if b.Version == o.version || b.Stage != o.stage || o.stage == mlops.StageArchived {
+			continue
+		}
+		if now, err := st.GetModelVersion(ctx, o.name, b.Version); err == nil && now.Stage == mlops.StageArchived {
+			archived = append(archived, "v"+strconv.Itoa(b.Version))
+		}
+	}
+	return archived
 }
 
 func promoteAlias(ctx context.Context, w io.Writer, st mlops.Store, name, alias string, version int, a mlops.Actor, asJSON bool) error {

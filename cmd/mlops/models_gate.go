@@ -76,12 +76,7 @@ func (g *gateFlags) run(ctx context.Context, w io.Writer, st mlops.Store, name s
 	if err != nil {
 		return err
 	}
-	var holder *mlops.ModelVersion
-	for _, h := range holders {
-		if h != nil && h.Stage == stage && h.Version != version {
-			holder = h
-		}
-	}
+	holder := stageHolder(holders, stage, version)
 	if holder == nil {
 		fmt.Fprintf(w, "no version of %s is in %s: promoting v%d without comparison\n", name, stage, version)
 		return nil
@@ -112,21 +107,35 @@ func (g *gateFlags) run(ctx context.Context, w io.Writer, st mlops.Store, name s
 	if err != nil {
 		return err
 	}
-	better := cs < ps
-	if higher {
-		better = cs > ps
-	}
-	if !better {
-		op := "≥"
-		if higher {
-			op = "≤"
-		}
+	if better, op := compareScores(cs, ps, higher); !better {
 		return exitError{code: exitNotBetter, msg: fmt.Sprintf("kept in %s: candidate %s %.6g %s %s %.6g (v%d vs v%d on %d rows of %s)",
 			cand.Stage, g.metric, cs, op, lowerStage(stage), ps, version, holder.Version, len(y), where)}
 	}
 	fmt.Fprintf(w, "candidate v%d %s %.6g beats %s v%d %.6g on %d rows of %s\n",
 		version, g.metric, cs, lowerStage(stage), holder.Version, ps, len(y), where)
 	return nil
+}
+
+// stageHolder returns the version other than version that holds stage
+// (the last one listed), or nil when there is none.
+func stageHolder(holders []*mlops.ModelVersion, stage mlops.Stage, version int) *mlops.ModelVersion {
+	var holder *mlops.ModelVersion
+	for _, h := range holders {
+		if h != nil && h.Stage == stage && h.Version != version {
+			holder = h
+		}
+	}
+	return holder
+}
+
+// compareScores reports whether the candidate's score cs strictly beats the
+// holder's ps, and the operator that shows why it does not ("≥" when lower
+// is better, "≤" when higher is).
+func compareScores(cs, ps float64, higher bool) (better bool, op string) {
+	if higher {
+		return cs > ps, "≤"
+	}
+	return cs < ps, "≥"
 }
 
 func lowerStage(s mlops.Stage) string {

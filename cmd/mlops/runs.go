@@ -378,35 +378,44 @@ func runsCompare(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // diffRuns lines up the params and latest metrics of two runs by key.
 func diffRuns(a, b *mlops.Run) ([]paramDiff, []metricDiff) {
-	pk := map[string]bool{}
-	for k := range a.Params {
-		pk[k] = true
+	return diffParams(a.Params, b.Params), diffMetrics(metricMap(a), metricMap(b))
+}
+
+// unionKeys returns the keys of a and b, sorted, each once.
+func unionKeys[V any](a, b map[string]V) []string {
+	set := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		set[k] = true
 	}
-	for k := range b.Params {
-		pk[k] = true
+	for k := range b {
+		set[k] = true
 	}
+	return sortedSet(set)
+}
+
+// diffParams pairs the params of two runs; a param set on one side only
+// differs.
+func diffParams(a, b map[string]string) []paramDiff {
 	var params []paramDiff
-	for _, k := range sortedSet(pk) {
+	for _, k := range unionKeys(a, b) {
 		d := paramDiff{Key: k}
-		if v, ok := a.Params[k]; ok {
+		if v, ok := a[k]; ok {
 			d.A = &v
 		}
-		if v, ok := b.Params[k]; ok {
+		if v, ok := b[k]; ok {
 			d.B = &v
 		}
 		d.Differs = d.A == nil || d.B == nil || *d.A != *d.B
 		params = append(params, d)
 	}
-	am, bm := metricMap(a), metricMap(b)
-	mk := map[string]bool{}
-	for k := range am {
-		mk[k] = true
-	}
-	for k := range bm {
-		mk[k] = true
-	}
+	return params
+}
+
+// diffMetrics pairs the latest metric values of two runs, with B-A where
+// both have the metric; two NaNs count as equal.
+func diffMetrics(am, bm map[string]float64) []metricDiff {
 	var metrics []metricDiff
-	for _, k := range sortedSet(mk) {
+	for _, k := range unionKeys(am, bm) {
 		d := metricDiff{Key: k}
 		va, okA := am[k]
 		vb, okB := bm[k]
@@ -425,7 +434,7 @@ func diffRuns(a, b *mlops.Run) ([]paramDiff, []metricDiff) {
 		d.Differs = !okA || !okB || !(va == vb || (math.IsNaN(va) && math.IsNaN(vb)))
 		metrics = append(metrics, d)
 	}
-	return params, metrics
+	return metrics
 }
 
 func sortedSet(m map[string]bool) []string {

@@ -89,25 +89,34 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	if f.model == "" && f.modelURL == "" && f.modelFile == "" {
 		f.model = "models:/" + def.Registration.RegisteredModelName + "/Production"
 	}
-	switch {
-	case f.sample <= 0 || f.sample > 1:
-		return nil, usagef("--log-sample %v: want a fraction in (0,1]", f.sample)
-	case f.level <= 0 || f.level >= 1:
-		return nil, usagef("--level %v: want a level in (0,1)", f.level)
-	case f.maxBatch < 1 || f.maxBody < 1:
-		return nil, usagef("--max-batch and --max-body-bytes must be positive")
-	case f.poll < 0:
-		return nil, usagef("--poll %v: want a positive duration or 0", f.poll)
-	case f.canaryPercent < 0 || f.canaryPercent >= 100:
-		return nil, usagef("--canary-percent %v: want a share in [0, 100)", f.canaryPercent)
-	case f.canaryVersion < 0:
-		return nil, usagef("--canary-version %d: want a version >= 1", f.canaryVersion)
-	case f.canaryVersion > 0 && f.canaryPercent == 0:
-		return nil, usagef("--canary-version needs --canary-percent")
-	case f.canaryPercent > 0 && f.model == "":
-		return nil, usagef("--canary-percent needs a registry --model (the canary is a version of that model)")
+	if err := f.validate(); err != nil {
+		return nil, err
 	}
 	return f, nil
+}
+
+// validate checks the ranges of the numeric flags and the flags that only
+// make sense together, after the defaults are filled in.
+func (f *serveFlags) validate() error {
+	switch {
+	case f.sample <= 0 || f.sample > 1:
+		return usagef("--log-sample %v: want a fraction in (0,1]", f.sample)
+	case f.level <= 0 || f.level >= 1:
+		return usagef("--level %v: want a level in (0,1)", f.level)
+	case f.maxBatch < 1 || f.maxBody < 1:
+		return usagef("--max-batch and --max-body-bytes must be positive")
+	case f.poll < 0:
+		return usagef("--poll %v: want a positive duration or 0", f.poll)
+	case f.canaryPercent < 0 || f.canaryPercent >= 100:
+		return usagef("--canary-percent %v: want a share in [0, 100)", f.canaryPercent)
+	case f.canaryVersion < 0:
+		return usagef("--canary-version %d: want a version >= 1", f.canaryVersion)
+	case f.canaryVersion > 0 && f.canaryPercent == 0:
+		return usagef("--canary-version needs --canary-percent")
+	case f.canaryPercent > 0 && f.model == "":
+		return usagef("--canary-percent needs a registry --model (the canary is a version of that model)")
+	}
+	return nil
 }
 
 // serveCommand runs the prediction server until ctx is cancelled (SIGINT or
@@ -169,48 +178,11 @@ func (w *wired) close(log *slog.Logger) {
 func wireServer(f *serveFlags, log *slog.Logger) (*wired, error) {
 	w := &wired{}
 	deps := mlopshttp.Deps{Logger: log, Checks: map[string]mlopshttp.Checker{}}
-	name := f.name
-	var sources []mlopshttp.Source
-
 	arts := &lazyArtifacts{url: f.artifacts}
 	w.closers = append(w.closers, arts)
-	if f.model != "" || f.modelURL != "" {
-		deps.Checks["artifact_store"] = mlopshttp.CheckerFunc(arts.check)
+	if err := wireLoader(f, log, w, arts, &deps); err != nil {
+		return nil, err
 	}
-	if f.model != "" {
-		u, err := mlopshttp.ParseModelURI(f.model)
-		if err != nil {
-			return nil, usagef("--model: %v", err)
-		}
-		if name == "" {
-			name = u.Name
-		}
-		reg := &lazyStore{uri: f.store}
-		w.closers = append(w.closers, reg)
-		w.reg = reg
-		src := &mlopshttp.RegistrySource{URI: u, Registry: reg, Artifacts: arts, Breaker: mlopshttp.NewBreaker(3, 30*time.Second)}
-		sources = append(sources, src)
-		deps.Watch = src
-		deps.Checks["registry"] = src
-		if f.canaryPercent > 0 {
-			cu := mlopshttp.ModelURI{Name: u.Name, Alias: "canary"}
-			if f.canaryVersion > 0 {
-				cu = mlopshttp.ModelURI{Name: u.Name, Version: f.canaryVersion}
-			}
-			w.canary = &mlopshttp.Cascade{Sources: []mlopshttp.Source{&mlopshttp.RegistrySource{URI: cu, Registry: reg, Artifacts: arts}},
-				Decode: mlopshttp.ArtifactDecoder(u.Name, f.level), Timeout: f.loadTimeout, Logger: log}
-		}
-	}
-	if f.modelURL != "" {
-		sources = append(sources, &mlopshttp.BlobSource{Store: arts, Key: f.modelURL, SHA256: f.sha})
-	}
-	if f.modelFile != "" {
-		sources = append(sources, &mlopshttp.FileSource{Path: f.modelFile, SHA256: f.sha})
-	}
-	if name == "" {
-		name = "model"
-	}
-	deps.Loader = &mlopshttp.Cascade{Sources: sources, Decode: mlopshttp.ArtifactDecoder(name, f.level), Timeout: f.loadTimeout, Logger: log}
 
 	obs, err := wireMonitor(f, log, w)
 	if err != nil {
@@ -225,16 +197,10 @@ func wireServer(f *serveFlags, log *slog.Logger) (*wired, error) {
 	}
 	poll := f.poll
 	if poll == 0 {
-		poll = -1
-	}
-	var cors []string
-	for _, o := range strings.Split(f.cors, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			cors = append(cors, o)
-		}
+		poll = -1 // the server's "no polling"
 	}
 	w.srv = mlopshttp.New(mlopshttp.Config{
-		MaxBatch: f.maxBatch, MaxBodyBytes: f.maxBody, CORSOrigins: cors,
+		MaxBatch: f.maxBatch, MaxBodyBytes: f.maxBody, CORSOrigins: splitOrigins(f.cors),
 		AdminToken: os.Getenv(envAdminToken), PollInterval: poll,
 		LoadTimeout: f.loadTimeout, ShutdownTimeout: f.shutdown,
 	}, deps)
@@ -246,6 +212,74 @@ func wireServer(f *serveFlags, log *slog.Logger) (*wired, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// wireLoader sets deps.Loader to the load cascade of the flags (registry
+// → blob → file), with the health checks and the registry watch that go
+// with its sources.
+func wireLoader(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts, deps *mlopshttp.Deps) error {
+	name := f.name
+	var sources []mlopshttp.Source
+	if f.model != "" || f.modelURL != "" {
+		deps.Checks["artifact_store"] = mlopshttp.CheckerFunc(arts.check)
+	}
+	if f.model != "" {
+		src, err := wireRegistry(f, log, w, arts)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			name = src.URI.Name
+		}
+		sources = append(sources, src)
+		deps.Watch = src
+		deps.Checks["registry"] = src
+	}
+	if f.modelURL != "" {
+		sources = append(sources, &mlopshttp.BlobSource{Store: arts, Key: f.modelURL, SHA256: f.sha})
+	}
+	if f.modelFile != "" {
+		sources = append(sources, &mlopshttp.FileSource{Path: f.modelFile, SHA256: f.sha})
+	}
+	if name == "" {
+		name = "model"
+	}
+	deps.Loader = &mlopshttp.Cascade{Sources: sources, Decode: mlopshttp.ArtifactDecoder(name, f.level), Timeout: f.loadTimeout, Logger: log}
+	return nil
+}
+
+// wireRegistry opens (lazily) the registry store named by --store and
+// returns the registry source of --model; with --canary-percent it also
+// sets w.canary, the cascade that loads the canary version.
+func wireRegistry(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts) (*mlopshttp.RegistrySource, error) {
+	u, err := mlopshttp.ParseModelURI(f.model)
+	if err != nil {
+		return nil, usagef("--model: %v", err)
+	}
+	reg := &lazyStore{uri: f.store}
+	w.closers = append(w.closers, reg)
+	w.reg = reg
+	if f.canaryPercent > 0 {
+		cu := mlopshttp.ModelURI{Name: u.Name, Alias: "canary"}
+		if f.canaryVersion > 0 {
+			cu = mlopshttp.ModelURI{Name: u.Name, Version: f.canaryVersion}
+		}
+		w.canary = &mlopshttp.Cascade{Sources: []mlopshttp.Source{&mlopshttp.RegistrySource{URI: cu, Registry: reg, Artifacts: arts}},
+			Decode: mlopshttp.ArtifactDecoder(u.Name, f.level), Timeout: f.loadTimeout, Logger: log}
+	}
+	return &mlopshttp.RegistrySource{URI: u, Registry: reg, Artifacts: arts, Breaker: mlopshttp.NewBreaker(3, 30*time.Second)}, nil
+}
+
+// splitOrigins turns the comma-separated --cors list into origins,
+// dropping blanks.
+func splitOrigins(list string) []string {
+	var origins []string
+	for _, o := range strings.Split(list, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	return origins
 }
 
 // mountExtras mounts MLflow's REST API (over the registry store) and the
@@ -261,30 +295,53 @@ func mountExtras(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts)
 	var st mlops.Store
 	var as mlops.ArtifactStore
 	if w.reg != nil && (f.mlflow || f.ui) {
-		ctx, cancel := context.WithTimeout(context.Background(), f.loadTimeout)
-		defer cancel()
-		var err error
-		if st, err = w.reg.get(ctx); err != nil {
-			log.Warn("registry store unavailable at start-up: MLflow API and UI registry pages are off", "err", err)
-			st = nil
-		}
-		if as, err = arts.get(ctx); err != nil {
-			log.Warn("artifact store unavailable at start-up: MLflow API and UI artifacts are off", "err", err)
-			as = nil
-		}
+		st, as = openExtraStores(f.loadTimeout, log, w.reg, arts)
 	}
 	if f.mlflow && st != nil && as != nil {
-		h := mlflow.NewHandler(st, as, mlflow.Options{Logger: log})
-		for _, p := range []string{mlflow.APIPrefix, mlflow.ArtifactsPrefix, mlflow.AjaxPrefix} {
-			if err := w.srv.Mount(p, h); err != nil {
-				return err
-			}
+		if err := mountMLflow(log, w.srv, st, as); err != nil {
+			return err
 		}
-		log.Info("MLflow REST API mounted", "prefix", mlflow.APIPrefix)
 	}
 	if !f.ui {
 		return nil
 	}
+	return mountUI(f, log, w, st, as)
+}
+
+// openExtraStores opens the registry and artifact stores within timeout;
+// a store that does not open is logged and returned nil, so the pages
+// that need it are left out.
+func openExtraStores(timeout time.Duration, log *slog.Logger, reg *lazyStore, arts *lazyArtifacts) (mlops.Store, mlops.ArtifactStore) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	st, err := reg.get(ctx)
+	if err != nil {
+		log.Warn("registry store unavailable at start-up: MLflow API and UI registry pages are off", "err", err)
+		st = nil
+	}
+	as, err := arts.get(ctx)
+	if err != nil {
+		log.Warn("artifact store unavailable at start-up: MLflow API and UI artifacts are off", "err", err)
+		as = nil
+	}
+	return st, as
+}
+
+// mountMLflow mounts MLflow's REST, artifact and ajax routes over st and as.
+func mountMLflow(log *slog.Logger, srv *mlopshttp.Server, st mlops.Store, as mlops.ArtifactStore) error {
+	h := mlflow.NewHandler(st, as, mlflow.Options{Logger: log})
+	for _, p := range []string{mlflow.APIPrefix, mlflow.ArtifactsPrefix, mlflow.AjaxPrefix} {
+		if err := srv.Mount(p, h); err != nil {
+			return err
+		}
+	}
+	log.Info("MLflow REST API mounted", "prefix", mlflow.APIPrefix)
+	return nil
+}
+
+// mountUI mounts the web UI under ui.Prefix (and redirects / to it); st
+// and as may be nil, which turns the UI's registry and artifact pages off.
+func mountUI(f *serveFlags, log *slog.Logger, w *wired, st mlops.Store, as mlops.ArtifactStore) error {
 	deps := ui.Deps{Predictor: ui.APIPredictor{API: w.srv.Handler()}, AdminToken: os.Getenv(envAdminToken),
 		Monitor: &prommon.Monitor{Gatherer: w.srv.Registry()}, MaxUploadBytes: f.maxBody, Logger: log,
 		AfterRegistryChange: func(ctx context.Context, _ string) {

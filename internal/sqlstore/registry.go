@@ -96,15 +96,24 @@ func (s *DB) scanModels(ctx context.Context, c conn, where string, args ...any) 
 		return nil, nil
 	}
 	sub := `(SELECT name FROM registered_models ` + where + `)`
+	if err := s.attachModelExtras(ctx, c, sub, args, byName); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// attachModelExtras adds the tags and aliases of the models selected by
+// the subquery sub to the models of byName.
+func (s *DB) attachModelExtras(ctx context.Context, c conn, sub string, args []any, byName map[string]*mlops.RegisteredModel) error {
 	trows, err := c.query(ctx, `SELECT name, key, value FROM registered_model_tags WHERE name IN `+sub, args...)
 	if err != nil {
-		return nil, s.internal(err, "query registered model tags")
+		return s.internal(err, "query registered model tags")
 	}
 	for trows.Next() {
 		var n, k, v string
 		if err := trows.Scan(&n, &k, &v); err != nil {
 			_ = trows.Close()
-			return nil, s.internal(err, "scan registered model tag")
+			return s.internal(err, "scan registered model tag")
 		}
 		if m := byName[n]; m != nil {
 			if m.Tags == nil {
@@ -114,18 +123,18 @@ func (s *DB) scanModels(ctx context.Context, c conn, where string, args ...any) 
 		}
 	}
 	if err := closeRows(trows); err != nil {
-		return nil, s.internal(err, "read registered model tags")
+		return s.internal(err, "read registered model tags")
 	}
 	arows, err := c.query(ctx, `SELECT name, alias, version FROM model_aliases WHERE name IN `+sub, args...)
 	if err != nil {
-		return nil, s.internal(err, "query model aliases")
+		return s.internal(err, "query model aliases")
 	}
 	for arows.Next() {
 		var n, a string
 		var v int
 		if err := arows.Scan(&n, &a, &v); err != nil {
 			_ = arows.Close()
-			return nil, s.internal(err, "scan model alias")
+			return s.internal(err, "scan model alias")
 		}
 		if m := byName[n]; m != nil {
 			if m.Aliases == nil {
@@ -134,7 +143,7 @@ func (s *DB) scanModels(ctx context.Context, c conn, where string, args ...any) 
 			m.Aliases[a] = v
 		}
 	}
-	return out, s.wrapErr(closeRows(arows), "read model aliases")
+	return s.wrapErr(closeRows(arows), "read model aliases")
 }
 
 // SearchRegisteredModels lists models whose name matches the SQL LIKE
@@ -289,11 +298,7 @@ func (s *DB) scanVersions(ctx context.Context, c conn, where string, args ...any
 		return nil, s.internal(err, "query model versions")
 	}
 	var out []*mlops.ModelVersion
-	type key struct {
-		name    string
-		version int
-	}
-	byKey := map[key]*mlops.ModelVersion{}
+	byKey := map[versionKey]*mlops.ModelVersion{}
 	for rows.Next() {
 		var v mlops.ModelVersion
 		var stage string
@@ -305,7 +310,7 @@ func (s *DB) scanVersions(ctx context.Context, c conn, where string, args ...any
 		v.Stage = mlops.Stage(stage)
 		v.CreatedAt, v.UpdatedAt = fromMs(created), fromMs(updated)
 		out = append(out, &v)
-		byKey[key{v.Name, v.Version}] = &v
+		byKey[versionKey{v.Name, v.Version}] = &v
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, s.internal(err, "read model versions")
@@ -314,16 +319,31 @@ func (s *DB) scanVersions(ctx context.Context, c conn, where string, args ...any
 		return nil, nil
 	}
 	sub := `(SELECT name, version FROM model_versions ` + where + `)`
+	if err := s.attachVersionExtras(ctx, c, sub, args, byKey); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// versionKey identifies a model version.
+type versionKey struct {
+	name    string
+	version int
+}
+
+// attachVersionExtras adds the tags and aliases (sorted) of the versions
+// selected by the subquery sub to the versions of byKey.
+func (s *DB) attachVersionExtras(ctx context.Context, c conn, sub string, args []any, byKey map[versionKey]*mlops.ModelVersion) error {
 	trows, err := c.query(ctx, `SELECT name, version, key, value FROM model_version_tags WHERE (name, version) IN `+sub, args...)
 	if err != nil {
-		return nil, s.internal(err, "query model version tags")
+		return s.internal(err, "query model version tags")
 	}
 	for trows.Next() {
-		var k key
+		var k versionKey
 		var tk, tv string
 		if err := trows.Scan(&k.name, &k.version, &tk, &tv); err != nil {
 			_ = trows.Close()
-			return nil, s.internal(err, "scan model version tag")
+			return s.internal(err, "scan model version tag")
 		}
 		if v := byKey[k]; v != nil {
 			if v.Tags == nil {
@@ -333,24 +353,24 @@ func (s *DB) scanVersions(ctx context.Context, c conn, where string, args ...any
 		}
 	}
 	if err := closeRows(trows); err != nil {
-		return nil, s.internal(err, "read model version tags")
+		return s.internal(err, "read model version tags")
 	}
 	arows, err := c.query(ctx, `SELECT name, version, alias FROM model_aliases WHERE (name, version) IN `+sub+` ORDER BY alias`, args...)
 	if err != nil {
-		return nil, s.internal(err, "query model aliases")
+		return s.internal(err, "query model aliases")
 	}
 	for arows.Next() {
-		var k key
+		var k versionKey
 		var a string
 		if err := arows.Scan(&k.name, &k.version, &a); err != nil {
 			_ = arows.Close()
-			return nil, s.internal(err, "scan model alias")
+			return s.internal(err, "scan model alias")
 		}
 		if v := byKey[k]; v != nil {
 			v.Aliases = append(v.Aliases, a)
 		}
 	}
-	return out, s.wrapErr(closeRows(arows), "read model aliases")
+	return s.wrapErr(closeRows(arows), "read model aliases")
 }
 
 // GetModelVersion returns one version with its tags and aliases.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/search"
@@ -294,50 +295,63 @@ func (s *DB) CreateRun(ctx context.Context, rc mlops.RunCreate) (*mlops.Run, err
 		name = "run-" + id[:8]
 	}
 	err = s.tx(ctx, func(c conn) error {
-		exp, stage, err := s.lockExperiment(ctx, c, rc.ExperimentID)
-		if err != nil {
-			return err
-		}
-		if stage != mlops.LifecycleActive {
-			return mlops.Errorf(mlops.ECONFLICT, "experiment %s is deleted: cannot create runs in it", rc.ExperimentID)
-		}
-		if rc.ParentID != "" {
-			if err := s.runExists(ctx, c, rc.ParentID); err != nil {
-				return mlops.Errorf(mlops.ENOTFOUND, "parent run %q not found", rc.ParentID)
-			}
-		}
-		var loc string
-		if err := c.queryRow(ctx, `SELECT artifact_location FROM experiments WHERE experiment_id = ?`, exp).Scan(&loc); err != nil {
-			return s.internal(err, "read experiment %s", rc.ExperimentID)
-		}
-		artifactURI := ""
-		if loc != "" {
-			artifactURI = strings.TrimSuffix(loc, "/") + "/" + id + "/artifacts"
-		}
-		_, err = c.exec(ctx, `INSERT INTO runs (run_id, experiment_id, name, parent_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
-			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`,
-			id, exp, name, rc.ParentID, string(mlops.RunRunning), ms(start), artifactURI, mlops.LifecycleActive)
-		if err != nil {
-			return s.internal(err, "create run")
-		}
-		tags := map[string]string{TagRunName: name}
-		if rc.ParentID != "" {
-			tags[TagParentID] = rc.ParentID
-		}
-		for k, v := range rc.Tags {
-			tags[k] = v
-		}
-		for _, k := range sortedKeys(tags) {
-			if err := s.setRunTag(ctx, c, id, k, tags[k]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.insertRun(ctx, c, rc, id, name, start)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.GetRun(ctx, id)
+}
+
+// insertRun is CreateRun's transaction: it checks the experiment is
+// active and the parent exists, inserts the run under the experiment's
+// artifact location and sets its tags.
+func (s *DB) insertRun(ctx context.Context, c conn, rc mlops.RunCreate, id, name string, start time.Time) error {
+	exp, stage, err := s.lockExperiment(ctx, c, rc.ExperimentID)
+	if err != nil {
+		return err
+	}
+	if stage != mlops.LifecycleActive {
+		return mlops.Errorf(mlops.ECONFLICT, "experiment %s is deleted: cannot create runs in it", rc.ExperimentID)
+	}
+	if rc.ParentID != "" {
+		if err := s.runExists(ctx, c, rc.ParentID); err != nil {
+			return mlops.Errorf(mlops.ENOTFOUND, "parent run %q not found", rc.ParentID)
+		}
+	}
+	var loc string
+	if err := c.queryRow(ctx, `SELECT artifact_location FROM experiments WHERE experiment_id = ?`, exp).Scan(&loc); err != nil {
+		return s.internal(err, "read experiment %s", rc.ExperimentID)
+	}
+	artifactURI := ""
+	if loc != "" {
+		artifactURI = strings.TrimSuffix(loc, "/") + "/" + id + "/artifacts"
+	}
+	_, err = c.exec(ctx, `INSERT INTO runs (run_id, experiment_id, name, parent_id, status, start_time, end_time, artifact_uri, lifecycle_stage)
+		VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+		id, exp, name, rc.ParentID, string(mlops.RunRunning), ms(start), artifactURI, mlops.LifecycleActive)
+	if err != nil {
+		return s.internal(err, "create run")
+	}
+	return s.setCreateTags(ctx, c, rc, id, name)
+}
+
+// setCreateTags sets a new run's tags: MLflow's system tags for the name
+// and the parent, then rc.Tags (which may override them), in key order.
+func (s *DB) setCreateTags(ctx context.Context, c conn, rc mlops.RunCreate, id, name string) error {
+	tags := map[string]string{TagRunName: name}
+	if rc.ParentID != "" {
+		tags[TagParentID] = rc.ParentID
+	}
+	for k, v := range rc.Tags {
+		tags[k] = v
+	}
+	for _, k := range sortedKeys(tags) {
+		if err := s.setRunTag(ctx, c, id, k, tags[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *DB) runExists(ctx context.Context, c conn, id string) error {

@@ -25,44 +25,39 @@ type BoostParams struct {
 	Workers        int     `json:"workers"`   // goroutines; 0 = GOMAXPROCS. Never changes the result.
 }
 
+// withDefaults fills the zero values that stand for a default and checks
+// the result.
 func (p BoostParams) withDefaults() (BoostParams, error) {
-	if p.NEstimators == 0 {
-		p.NEstimators = 100
-	}
-	if p.LearningRate == 0 {
-		p.LearningRate = 0.1
-	}
-	if p.MaxLeafNodes == 0 {
-		p.MaxLeafNodes = 31
-	}
-	if p.MinSamplesLeaf == 0 {
-		p.MinSamplesLeaf = 20
-	}
-	if p.Subsample == 0 {
-		p.Subsample = 1
-	}
-	if p.MaxBins == 0 {
-		p.MaxBins = defaultMaxBins
-	}
+	setDefault(&p.NEstimators, 100)
+	setDefault(&p.LearningRate, 0.1)
+	setDefault(&p.MaxLeafNodes, 31)
+	setDefault(&p.MinSamplesLeaf, 20)
+	setDefault(&p.Subsample, 1)
+	setDefault(&p.MaxBins, defaultMaxBins)
+	return p, p.validate()
+}
+
+// validate checks the ranges of the params after defaulting.
+func (p BoostParams) validate() error {
 	switch {
 	case p.NEstimators < 1:
-		return p, fmt.Errorf("ensemble: NEstimators %d must be >= 1", p.NEstimators)
+		return fmt.Errorf("ensemble: NEstimators %d must be >= 1", p.NEstimators)
 	case !(p.LearningRate > 0) || math.IsInf(p.LearningRate, 0):
-		return p, fmt.Errorf("ensemble: LearningRate %v must be > 0", p.LearningRate)
+		return fmt.Errorf("ensemble: LearningRate %v must be > 0", p.LearningRate)
 	case p.MaxLeafNodes < 2:
-		return p, fmt.Errorf("ensemble: MaxLeafNodes %d must be >= 2", p.MaxLeafNodes)
+		return fmt.Errorf("ensemble: MaxLeafNodes %d must be >= 2", p.MaxLeafNodes)
 	case p.MaxDepth < 0:
-		return p, fmt.Errorf("ensemble: MaxDepth %d must be >= 0 (0 = unlimited)", p.MaxDepth)
+		return fmt.Errorf("ensemble: MaxDepth %d must be >= 0 (0 = unlimited)", p.MaxDepth)
 	case p.MinSamplesLeaf < 1:
-		return p, fmt.Errorf("ensemble: MinSamplesLeaf %d must be >= 1", p.MinSamplesLeaf)
+		return fmt.Errorf("ensemble: MinSamplesLeaf %d must be >= 1", p.MinSamplesLeaf)
 	case !(p.L2 >= 0) || math.IsInf(p.L2, 0):
-		return p, fmt.Errorf("ensemble: L2 %v must be >= 0", p.L2)
+		return fmt.Errorf("ensemble: L2 %v must be >= 0", p.L2)
 	case !(p.Subsample > 0 && p.Subsample <= 1):
-		return p, fmt.Errorf("ensemble: Subsample %v must be in (0, 1]", p.Subsample)
+		return fmt.Errorf("ensemble: Subsample %v must be in (0, 1]", p.Subsample)
 	case p.MaxBins < 2 || p.MaxBins > defaultMaxBins:
-		return p, fmt.Errorf("ensemble: MaxBins %d must be in 2..%d", p.MaxBins, defaultMaxBins)
+		return fmt.Errorf("ensemble: MaxBins %d must be in 2..%d", p.MaxBins, defaultMaxBins)
 	}
-	return p, nil
+	return nil
 }
 
 // GradientBoosting is a gradient-boosted ensemble of regression trees for

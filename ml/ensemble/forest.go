@@ -34,34 +34,56 @@ func DefaultForestParams() ForestParams {
 	return ForestParams{NEstimators: 100, Bootstrap: true, MaxFeatures: "all"}
 }
 
+// withDefaults fills the zero values that stand for a default and checks
+// the result.
 func (p ForestParams) withDefaults() (ForestParams, error) {
-	if p.NEstimators == 0 {
-		p.NEstimators = 100
-	}
-	if p.MaxBins == 0 {
-		p.MaxBins = defaultMaxBins
-	}
-	switch {
-	case p.NEstimators < 1:
-		return p, fmt.Errorf("ensemble: NEstimators %d must be >= 1", p.NEstimators)
-	case p.MaxDepth < 0:
-		return p, fmt.Errorf("ensemble: MaxDepth %d must be >= 0 (0 = unlimited)", p.MaxDepth)
-	case p.MinSamplesSplit != 0 && p.MinSamplesSplit < 2:
-		return p, fmt.Errorf("ensemble: MinSamplesSplit %d must be >= 2", p.MinSamplesSplit)
-	case p.MinSamplesLeaf < 0:
-		return p, fmt.Errorf("ensemble: MinSamplesLeaf %d must be >= 1", p.MinSamplesLeaf)
-	case p.MaxSamples < 0 || math.IsNaN(p.MaxSamples) || (p.MaxSamples > 1 && p.MaxSamples != math.Trunc(p.MaxSamples)):
-		return p, fmt.Errorf("ensemble: MaxSamples %v must be 0, a fraction in (0, 1] or a whole count", p.MaxSamples)
-	case p.MaxSamples != 0 && !p.Bootstrap:
-		return p, fmt.Errorf("ensemble: MaxSamples needs Bootstrap")
-	case p.OOBScore && !p.Bootstrap:
-		return p, fmt.Errorf("ensemble: OOBScore needs Bootstrap (without it no row is out of bag)")
-	case p.MaxBins < 2 || p.MaxBins > defaultMaxBins:
-		return p, fmt.Errorf("ensemble: MaxBins %d must be in 2..%d", p.MaxBins, defaultMaxBins)
+	setDefault(&p.NEstimators, 100)
+	setDefault(&p.MaxBins, defaultMaxBins)
+	if err := p.validate(); err != nil {
+		return p, err
 	}
 	p.MinSamplesSplit = max(p.MinSamplesSplit, 2)
 	p.MinSamplesLeaf = max(p.MinSamplesLeaf, 1)
 	return p, tree.CheckMaxFeatures(p.MaxFeatures)
+}
+
+// validate checks the ranges of the numeric params and the params that
+// need Bootstrap; MinSamplesSplit and MinSamplesLeaf may still be 0.
+func (p ForestParams) validate() error {
+	switch {
+	case p.NEstimators < 1:
+		return fmt.Errorf("ensemble: NEstimators %d must be >= 1", p.NEstimators)
+	case p.MaxDepth < 0:
+		return fmt.Errorf("ensemble: MaxDepth %d must be >= 0 (0 = unlimited)", p.MaxDepth)
+	case p.MinSamplesSplit != 0 && p.MinSamplesSplit < 2:
+		return fmt.Errorf("ensemble: MinSamplesSplit %d must be >= 2", p.MinSamplesSplit)
+	case p.MinSamplesLeaf < 0:
+		return fmt.Errorf("ensemble: MinSamplesLeaf %d must be >= 1", p.MinSamplesLeaf)
+	case !validMaxSamples(p.MaxSamples):
+		return fmt.Errorf("ensemble: MaxSamples %v must be 0, a fraction in (0, 1] or a whole count", p.MaxSamples)
+	case p.MaxSamples != 0 && !p.Bootstrap:
+		return fmt.Errorf("ensemble: MaxSamples needs Bootstrap")
+	case p.OOBScore && !p.Bootstrap:
+		return fmt.Errorf("ensemble: OOBScore needs Bootstrap (without it no row is out of bag)")
+	case p.MaxBins < 2 || p.MaxBins > defaultMaxBins:
+		return fmt.Errorf("ensemble: MaxBins %d must be in 2..%d", p.MaxBins, defaultMaxBins)
+	}
+	return nil
+}
+
+// validMaxSamples reports whether v is 0, a fraction in (0, 1] or a whole
+// count.
+func validMaxSamples(v float64) bool {
+	return !(v < 0 || math.IsNaN(v) || (v > 1 && v != math.Trunc(v)))
+}
+
+// setDefault sets *v to def when it is the zero value, which the params
+// structs use for "the default".
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // drawCount is the number of bootstrap draws per tree for n rows.

@@ -435,19 +435,11 @@ func splitEnvelope(data []byte) (env envelope, ok bool) {
 	if !ok {
 		return env, false
 	}
-	i := 0
-	for i < len(rest) && i < 9 && rest[i] >= '0' && rest[i] <= '9' {
-		env.FormatVersion = env.FormatVersion*10 + int(rest[i]-'0')
-		i++
-	}
+	var i int
+	env.FormatVersion, i = leadingDigits(rest, 9)
 	rest, ok = bytes.CutPrefix(rest[i:], []byte(`,"sha256":"`))
-	if i == 0 || !ok || len(rest) < 64 {
+	if i == 0 || !ok || len(rest) < 64 || !isLowerHex(rest[:64]) {
 		return env, false
-	}
-	for _, c := range rest[:64] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return env, false
-		}
 	}
 	env.SHA256 = string(rest[:64])
 	rest, ok = bytes.CutPrefix(rest[64:], []byte(`","payload":`))
@@ -457,6 +449,27 @@ func splitEnvelope(data []byte) (env envelope, ok bool) {
 	}
 	env.Magic, env.Payload = Magic, rest[:len(rest)-1]
 	return env, true
+}
+
+// leadingDigits parses the decimal digits at the start of b, at most limit
+// of them, and returns the value and how many digits it read.
+func leadingDigits(b []byte, limit int) (n, i int) {
+	for i < len(b) && i < limit && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int(b[i]-'0')
+		i++
+	}
+	return n, i
+}
+
+// isLowerHex reports whether b is all lower-case hexadecimal digits, the
+// spelling Save writes checksums in.
+func isLowerHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func decodePayload(p []byte, sum string) (*Artifact, error) {

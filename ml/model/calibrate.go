@@ -64,35 +64,16 @@ func (a *Artifact) CalibrateIntervals(f *frame.Frame, y []float64, level float64
 	if err != nil {
 		return 0, 0, err
 	}
-	if len(y) != X.Rows {
-		return 0, 0, fmt.Errorf("model: calibration has %d rows but %d targets", X.Rows, len(y))
-	}
-	for i, v := range y {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, 0, fmt.Errorf("model: calibration target of row %d is %v", i, v)
-		}
+	if err := checkCalibTargets(X.Rows, y); err != nil {
+		return 0, 0, err
 	}
 	pred, err := a.Regressor.Predict(X)
 	if err != nil {
 		return 0, 0, fmt.Errorf("model: %s: %w", a.ModelKind(), err)
 	}
 	c := Calibration{Level: level, Rows: len(y)}
-	scores := make([]float64, len(y))
-	lo, hi, err := a.rawInterval(X, level)
-	switch {
-	case err == nil:
-		c.Method = CalibScaledQuantiles
-		for i := range y {
-			scores[i] = stretch(y[i], pred[i], lo[i], hi[i])
-		}
-		c.CoverageBefore = coverage(y, lo, hi)
-	case errors.Is(err, ErrNoIntervals):
-		c.Method = CalibAbsResidual
-		for i := range y {
-			scores[i] = math.Abs(y[i] - pred[i])
-		}
-		c.CoverageBefore = coverage(y, pred, pred)
-	default:
+	scores, lo, hi, err := a.conformityScores(&c, X, y, pred)
+	if err != nil {
 		return 0, 0, err
 	}
 	q, err := conformalQuantile(scores, level)
@@ -113,6 +94,45 @@ func (a *Artifact) CalibrateIntervals(f *frame.Frame, y []float64, level float64
 		return 0, 0, err
 	}
 	return c.CoverageBefore, c.CoverageAfter, nil
+}
+
+// checkCalibTargets checks there is one finite target per row.
+func checkCalibTargets(rows int, y []float64) error {
+	if len(y) != rows {
+		return fmt.Errorf("model: calibration has %d rows but %d targets", rows, len(y))
+	}
+	for i, v := range y {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("model: calibration target of row %d is %v", i, v)
+		}
+	}
+	return nil
+}
+
+// conformityScores scores each row for c.Level: by stretch when the
+// regressor has quantiles (lo and hi are its raw interval), by absolute
+// residual otherwise (lo and hi are nil). It sets c.Method and
+// c.CoverageBefore.
+func (a *Artifact) conformityScores(c *Calibration, X *ml.Matrix, y, pred []float64) (scores, lo, hi []float64, err error) {
+	scores = make([]float64, len(y))
+	lo, hi, err = a.rawInterval(X, c.Level)
+	switch {
+	case err == nil:
+		c.Method = CalibScaledQuantiles
+		for i := range y {
+			scores[i] = stretch(y[i], pred[i], lo[i], hi[i])
+		}
+		c.CoverageBefore = coverage(y, lo, hi)
+	case errors.Is(err, ErrNoIntervals):
+		c.Method = CalibAbsResidual
+		for i := range y {
+			scores[i] = math.Abs(y[i] - pred[i])
+		}
+		c.CoverageBefore = coverage(y, pred, pred)
+	default:
+		return nil, nil, nil, err
+	}
+	return scores, lo, hi, nil
 }
 
 // stretch is the smallest factor by which the interval [lo, hi] around p
@@ -248,6 +268,26 @@ func checkCalibration(c *Calibration, hasQuantiles bool) error {
 	return nil
 }
 
+// predictOnePass is PredictMatrixWithInterval for a MeanQuantiler: the
+// point predictions and the raw interval in one pass, calibrated when the
+// artifact's calibration is at level.
+func (a *Artifact) predictOnePass(mq MeanQuantiler, X *ml.Matrix, level float64) (pred, lower, upper []float64, err error) {
+	alpha := (1 - level) / 2
+	mean, qs, err := mq.PredictWithQuantiles(X, []float64{alpha, 1 - alpha})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("model: %s: %w", a.ModelKind(), err)
+	}
+	if len(mean) != X.Rows || len(qs) != 2 || len(qs[0]) != X.Rows || len(qs[1]) != X.Rows {
+		return nil, nil, nil, fmt.Errorf("model: %s returned quantiles of the wrong shape", a.ModelKind())
+	}
+	c := a.Calibration
+	if c == nil || c.Level != level {
+		return mean, qs[0], qs[1], nil
+	}
+	lower, upper = c.apply(mean, qs[0], qs[1])
+	return mean, lower, upper, nil
+}
+
 // MeanQuantiler is implemented by regressors that give their point
 // predictions and quantiles in one pass over the model (the random forest),
 // which halves the work of a prediction with an interval.
@@ -264,19 +304,7 @@ func (a *Artifact) PredictMatrixWithInterval(X *ml.Matrix, level float64) (pred,
 	mq, one := a.Regressor.(MeanQuantiler)
 	c := a.Calibration
 	if one && level > 0 && level < 1 && (c == nil || c.Level != level || c.Method == CalibScaledQuantiles) {
-		alpha := (1 - level) / 2
-		mean, qs, err := mq.PredictWithQuantiles(X, []float64{alpha, 1 - alpha})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("model: %s: %w", a.ModelKind(), err)
-		}
-		if len(mean) != X.Rows || len(qs) != 2 || len(qs[0]) != X.Rows || len(qs[1]) != X.Rows {
-			return nil, nil, nil, fmt.Errorf("model: %s returned quantiles of the wrong shape", a.ModelKind())
-		}
-		if c == nil || c.Level != level {
-			return mean, qs[0], qs[1], nil
-		}
-		lower, upper = c.apply(mean, qs[0], qs[1])
-		return mean, lower, upper, nil
+		return a.predictOnePass(mq, X, level)
 	}
 	pred, err = a.Regressor.Predict(X)
 	if err != nil {
