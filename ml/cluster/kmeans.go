@@ -1,7 +1,9 @@
-// Package cluster implements KMeans (k-means++ seeding, Lloyd iterations,
-// best of several restarts) and the two internal validity scores pipeline
-// step 03 uses to choose K: the silhouette coefficient and the
-// Davies-Bouldin index. Semantics follow scikit-learn 1.2.
+// Package cluster implements KMeans (k-means++ seeding, Lloyd iterations
+// refined by Hartigan single-point moves, best of several restarts) and the
+// two internal validity scores pipeline step 03 uses to choose K: the
+// silhouette coefficient and the Davies-Bouldin index. Semantics follow
+// scikit-learn 1.2, except that the Hartigan refinement (on by default)
+// lowers each restart's inertia a little below where Lloyd stops.
 package cluster
 
 import (
@@ -17,23 +19,43 @@ import (
 // squared Euclidean distances (inertia).
 //
 // Configuration fields are read at Fit; zero NInit or MaxIter mean the
-// defaults (10 and 300). The fitted fields (Dim, Centers, Inertia, NIter)
-// are all Predict needs, so a KMeans restored from JSON predicts identically.
+// defaults (10 and 300), and an empty Algorithm means AlgorithmHartigan.
+// The fitted fields (Dim, Centers, Inertia, NIter) are all Predict needs, so
+// a KMeans restored from JSON predicts identically.
 type KMeans struct {
 	K       int     `json:"k"`
 	NInit   int     `json:"n_init"`   // restarts; the lowest inertia wins
-	MaxIter int     `json:"max_iter"` // Lloyd iterations per restart
+	MaxIter int     `json:"max_iter"` // Lloyd iterations, and Hartigan passes, per restart
 	Tol     float64 `json:"tol"`      // centre-shift tolerance, relative to the mean feature variance
 	Seed    uint64  `json:"seed"`     // restart r draws from ml.NewRand(Seed, r)
-	Workers int     `json:"-"`        // goroutines for restarts; <= 0 means all cores
+	// Algorithm is AlgorithmHartigan (also when empty, so models saved
+	// before the field existed refit the same way as new ones) or
+	// AlgorithmLloyd.
+	Algorithm string `json:"algorithm,omitempty"`
+	Workers   int    `json:"-"` // goroutines for restarts; <= 0 means all cores
 
 	Dim     int         `json:"dim"`     // number of features seen at Fit
 	Centers ml.Float64s `json:"centers"` // K×Dim, row-major
 	Inertia float64     `json:"inertia"` // of the winning restart
 	NIter   int         `json:"n_iter"`  // Lloyd iterations of the winning restart
+	// NSweeps counts the Hartigan passes over the rows of the winning
+	// restart, the last of which moved nothing unless MaxIter ran out (0 for
+	// AlgorithmLloyd).
+	NSweeps int `json:"n_sweeps,omitempty"`
 
 	labels []int
 }
+
+// Algorithm values for KMeans.Algorithm.
+const (
+	// AlgorithmHartigan runs Lloyd iterations to convergence and then
+	// Hartigan single-point moves until none lowers the inertia. Every
+	// Hartigan optimum is also a Lloyd fixed point but not conversely, so
+	// the refinement can only lower each restart's inertia.
+	AlgorithmHartigan = "hartigan"
+	// AlgorithmLloyd runs Lloyd iterations only, as scikit-learn does.
+	AlgorithmLloyd = "lloyd"
+)
 
 // NewKMeans returns a KMeans with scikit-learn's defaults: 10 restarts,
 // at most 300 iterations, tolerance 1e-4.
@@ -54,11 +76,12 @@ type run struct {
 	labels  []int
 	inertia float64
 	nIter   int
+	sweeps  int
 }
 
 // Fit runs NInit restarts of k-means++ seeding followed by Lloyd iterations
-// and keeps the one with the lowest inertia (the lowest restart index on a
-// tie). Restarts run in parallel; each has its own seeded generator, so the
+// (and, by default, Hartigan refinement) and keeps the one with the lowest
+// inertia (the lowest restart index on a tie). Restarts run in parallel; each has its own seeded generator, so the
 // result does not depend on GOMAXPROCS.
 func (km *KMeans) Fit(X *ml.Matrix) error {
 	if err := km.check(X); err != nil {
@@ -77,6 +100,9 @@ func (km *KMeans) Fit(X *ml.Matrix) error {
 		rng := ml.NewRand(km.Seed, uint64(r))
 		centers := kmeansPlusPlus(X, km.K, rng)
 		runs[r] = lloyd(X, centers, km.K, maxIter, tol)
+		if km.Algorithm != AlgorithmLloyd {
+			hartigan(X, km.K, maxIter, &runs[r])
+		}
 		return nil
 	})
 	if err != nil {
@@ -90,6 +116,7 @@ func (km *KMeans) Fit(X *ml.Matrix) error {
 	}
 	b := runs[best]
 	km.Dim, km.Centers, km.Inertia, km.NIter, km.labels = X.Cols, b.centers, b.inertia, b.nIter, b.labels
+	km.NSweeps = b.sweeps
 	return nil
 }
 
@@ -108,6 +135,11 @@ func (km *KMeans) check(X *ml.Matrix) error {
 	}
 	if km.Tol < 0 {
 		return fmt.Errorf("cluster: kmeans: Tol is %v, want >= 0", km.Tol)
+	}
+	switch km.Algorithm {
+	case "", AlgorithmHartigan, AlgorithmLloyd:
+	default:
+		return fmt.Errorf("cluster: kmeans: Algorithm is %q, want %q or %q", km.Algorithm, AlgorithmHartigan, AlgorithmLloyd)
 	}
 	if err := ml.CheckFinite(X); err != nil {
 		return fmt.Errorf("cluster: kmeans: %w", err)
