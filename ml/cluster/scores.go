@@ -303,17 +303,9 @@ func (g *groups) score(own int, sums []float64) float64 {
 	return (b - a) / den
 }
 
-// DaviesBouldin returns the Davies-Bouldin index of labels on X: the mean over
-// clusters of the largest (S_i + S_j) / d(c_i, c_j), where S is the mean
-// distance of a cluster's rows to its centroid c. Lower is better.
-func DaviesBouldin(X *ml.Matrix, labels []int) (float64, error) {
-	dense, nClusters, err := denseLabels(X, labels)
-	if err != nil {
-		return 0, fmt.Errorf("cluster: davies-bouldin: %w", err)
-	}
-	if nClusters < 2 || nClusters > X.Rows-1 {
-		return 0, fmt.Errorf("cluster: davies-bouldin: %d clusters among %d rows; need 2 <= clusters <= rows-1", nClusters, X.Rows)
-	}
+// clusterMeans returns the row-major nClusters×d centroids of the rows of X
+// by their dense labels.
+func clusterMeans(X *ml.Matrix, dense []int, nClusters int) []float64 {
 	d := X.Cols
 	centroids := make([]float64, nClusters*d)
 	counts := make([]int, nClusters)
@@ -328,8 +320,17 @@ func DaviesBouldin(X *ml.Matrix, labels []int) (float64, error) {
 			centroids[j] /= float64(n)
 		}
 	}
+	return centroids
+}
+
+// meanIntraDistances returns each cluster's mean distance of its rows to its
+// centroid, and whether all of them are (numerically) zero.
+func meanIntraDistances(X *ml.Matrix, dense []int, centroids []float64, nClusters int) ([]float64, bool) {
+	d := X.Cols
 	intra := make([]float64, nClusters)
+	counts := make([]int, nClusters)
 	for i, c := range dense {
+		counts[c]++
 		intra[c] += math.Sqrt(sqDist(X.Row(i), centroids[c*d:(c+1)*d]))
 	}
 	allZero := true
@@ -337,6 +338,23 @@ func DaviesBouldin(X *ml.Matrix, labels []int) (float64, error) {
 		intra[c] /= float64(counts[c])
 		allZero = allZero && intra[c] < 1e-8
 	}
+	return intra, allZero
+}
+
+// DaviesBouldin returns the Davies-Bouldin index of labels on X: the mean over
+// clusters of the largest (S_i + S_j) / d(c_i, c_j), where S is the mean
+// distance of a cluster's rows to its centroid c. Lower is better.
+func DaviesBouldin(X *ml.Matrix, labels []int) (float64, error) {
+	dense, nClusters, err := denseLabels(X, labels)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: davies-bouldin: %w", err)
+	}
+	if nClusters < 2 || nClusters > X.Rows-1 {
+		return 0, fmt.Errorf("cluster: davies-bouldin: %d clusters among %d rows; need 2 <= clusters <= rows-1", nClusters, X.Rows)
+	}
+	d := X.Cols
+	centroids := clusterMeans(X, dense, nClusters)
+	intra, allZero := meanIntraDistances(X, dense, centroids, nClusters)
 	if allZero {
 		return 0, nil // every cluster is a single point repeated: scikit-learn returns 0
 	}
