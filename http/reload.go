@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"strconv"
 	"time"
 )
@@ -47,6 +48,10 @@ func (s *Server) loadAndSwap(ctx context.Context, trigger string, sources ...Sou
 	}
 	s.metrics.reloads.WithLabelValues(trigger, "ok").Inc()
 	s.SetModel(res.Model, res.Source)
+	// Decoding an artifact allocates several times its size in transient
+	// buffers; hand them back to the OS now rather than keep a resident
+	// set of the peak for the life of the process. Loads are rare.
+	debug.FreeOSMemory()
 	return res, nil
 }
 
