@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/housing-mlops/mlops/internal/mltest"
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/cluster"
 	"github.com/housing-mlops/mlops/ml/ensemble"
@@ -104,17 +105,8 @@ func roundTrip(t *testing.T, a *Artifact) (*Artifact, []byte) {
 	return b, buf.Bytes()
 }
 
-func sameBits(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
+// sameBits reports whether a and b hold bit-identical values.
+var sameBits = mltest.SameBits
 
 func TestSaveLoadPredictsBitIdentically(t *testing.T) {
 	tr, te := data(t)
