@@ -298,7 +298,7 @@ func match(rec record, clauses []fclause) bool {
 func matchOne(rec record, c fclause) bool {
 	if c.isNum {
 		v, ok := rec.num[c.key]
-		return ok && compareNum(v, c.op, c.num)
+		return ok && search.CompareNumber(v, c.op, c.num)
 	}
 	var v string
 	var ok bool
@@ -321,24 +321,6 @@ func matchOne(rec record, c fclause) bool {
 		return slices.Contains(c.list, v)
 	case "NOT IN":
 		return !slices.Contains(c.list, v)
-	}
-	return false
-}
-
-func compareNum(v float64, op string, x float64) bool {
-	switch op {
-	case "=":
-		return v == x
-	case "!=":
-		return v != x
-	case "<":
-		return v < x
-	case "<=":
-		return v <= x
-	case ">":
-		return v > x
-	case ">=":
-		return v >= x
 	}
 	return false
 }

@@ -2,32 +2,14 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/housing-mlops/mlops"
+	"github.com/housing-mlops/mlops/internal/pgtest"
 	"github.com/housing-mlops/mlops/postgres"
 	"github.com/housing-mlops/mlops/storetest"
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
-
-// testDSN returns the server to test against. Without one the tests skip
-// locally but fail in CI, where a silent skip would hide a broken store.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("MLOPS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MLOPS_TEST_POSTGRES_DSN not set in CI: the PostgreSQL store must be tested there")
-		}
-		t.Skip("MLOPS_TEST_POSTGRES_DSN not set: set it (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to test the PostgreSQL store")
-	}
-	return dsn
-}
 
 // open opens a store in a fresh schema.
 func open(t *testing.T) mlops.Store {
@@ -40,38 +22,8 @@ func open(t *testing.T) mlops.Store {
 	return db
 }
 
-// freshSchema creates a schema t_<random> for one test, so parallel test
-// packages and subtests never share tables, drops it afterwards, and
-// returns a DSN whose search_path selects it.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	dsn := testDSN(t)
-	ctx := context.Background()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "t_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		_ = admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
-}
+// freshSchema returns a DSN selecting a schema of this test's own.
+func freshSchema(t *testing.T) string { return pgtest.FreshSchema(t, "the PostgreSQL store") }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, open)

@@ -113,7 +113,7 @@ func (q *Query) matchClause(r *mlops.Run, c Clause) bool {
 	switch c.Kind {
 	case KindMetric:
 		v, ok := latestMetric(r, c.Key)
-		return ok && compareNumber(v, c.Op, c.Number)
+		return ok && CompareNumber(v, c.Op, c.Number)
 	case KindParam:
 		v, ok := r.Params[c.Key]
 		return ok && q.compareString(v, c)
@@ -123,12 +123,12 @@ func (q *Query) matchClause(r *mlops.Run, c Clause) bool {
 	}
 	switch c.Key {
 	case AttrStartTime:
-		return compareNumber(float64(r.StartTime.UnixMilli()), c.Op, c.Number)
+		return CompareNumber(float64(r.StartTime.UnixMilli()), c.Op, c.Number)
 	case AttrEndTime:
 		if r.EndTime.IsZero() {
 			return false
 		}
-		return compareNumber(float64(r.EndTime.UnixMilli()), c.Op, c.Number)
+		return CompareNumber(float64(r.EndTime.UnixMilli()), c.Op, c.Number)
 	}
 	return q.compareString(attrString(r, c.Key), c)
 }
@@ -158,7 +158,9 @@ func latestMetric(r *mlops.Run, key string) (float64, bool) {
 	return 0, false
 }
 
-func compareNumber(v float64, op string, x float64) bool {
+// CompareNumber applies a filter comparison operator (=, !=, <, <=, >, >=)
+// to v and x; any other operator is false.
+func CompareNumber(v float64, op string, x float64) bool {
 	switch op {
 	case "=":
 		return v == x

@@ -2,62 +2,15 @@ package sweep_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/housing-mlops/mlops/internal/pgtest"
 	"github.com/housing-mlops/mlops/sweep"
 	"github.com/housing-mlops/mlops/tune"
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// testDSN returns the server to test against. Without one the tests skip
-// locally but fail in CI, where a silent skip would hide a broken store.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("MLOPS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MLOPS_TEST_POSTGRES_DSN not set in CI: distributed sweeps must be tested against PostgreSQL there")
-		}
-		t.Skip("MLOPS_TEST_POSTGRES_DSN not set: set it (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to test distributed sweeps")
-	}
-	return dsn
-}
-
-// freshSchema creates a schema for one test, drops it afterwards and
-// returns a DSN whose search_path selects it.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	dsn := testDSN(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "t_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		_ = admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
-}
+// freshSchema returns a DSN selecting a schema of this test's own.
+func freshSchema(t *testing.T) string { return pgtest.FreshSchema(t, "distributed sweeps") }
 
 func openStore(t *testing.T, dsn string) *sweep.Store {
 	t.Helper()

@@ -3,18 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/housing-mlops/mlops/internal/pgtest"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/sqlite"
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // cliResult is what one mlops invocation produced.
@@ -387,29 +388,8 @@ func TestOpenStoreURIs(t *testing.T) {
 // TestPostgresStoreFlag drives the CLI against PostgreSQL through --store
 // when a test server is configured (CI always has one).
 func TestPostgresStoreFlag(t *testing.T) {
-	dsn := os.Getenv("MLOPS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MLOPS_TEST_POSTGRES_DSN not set in CI")
-		}
-		t.Skip("MLOPS_TEST_POSTGRES_DSN not set: PostgreSQL CLI path not tested")
-	}
 	ctx := context.Background()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := fmt.Sprintf("t_cli_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE") }()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	uri := dsn + sep + "search_path=" + schema
+	uri := pgtest.FreshSchema(t, "the PostgreSQL CLI path")
 	st, err := openStore(ctx, uri)
 	if err != nil {
 		t.Fatal(err)

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/housing-mlops/mlops/internal/pgtest"
 )
 
 // tinyForestSweep keeps forests small so CLI tests run in a second.
@@ -107,29 +106,7 @@ func TestSweepModelRejectsUnknownParameters(t *testing.T) {
 // TestSweepCLIAgainstPostgres creates a sweep, works it with two agents
 // and reads its status, through the CLI.
 func TestSweepCLIAgainstPostgres(t *testing.T) {
-	dsn := os.Getenv("MLOPS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MLOPS_TEST_POSTGRES_DSN not set in CI")
-		}
-		t.Skip("MLOPS_TEST_POSTGRES_DSN not set: distributed sweep CLI not tested")
-	}
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := fmt.Sprintf("t_sweep_cli_%d", time.Now().UnixNano())
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _, _ = admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE") }()
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	uri := dsn + sep + "search_path=" + schema
+	uri := pgtest.FreshSchema(t, "the distributed sweep CLI")
 	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
 	r := runCLI(t, "sweep", "create", "--store", uri, "--config", cfg, "--trials", "5", "--seed", "3")
 	id := strings.TrimSpace(r.stdout)
