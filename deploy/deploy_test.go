@@ -347,6 +347,81 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
+// TestComposeAPIReadOnly: the api service mounts the pipeline's volume
+// read-only, opens its SQLite registry read-only, and writes only to a
+// tmpfs (its root filesystem is read-only too).
+func TestComposeAPIReadOnly(t *testing.T) {
+	d := docs(t, filepath.Join(root, "docker-compose.yaml"))[0]
+	api := get(d, "services", "api")
+	if get(api, "read_only") != true {
+		t.Error("api: read_only (root filesystem) is not true")
+	}
+	pipelineVolumes := map[string]bool{}
+	for _, v := range asList(get(d, "services", "pipeline", "volumes")) {
+		if s, ok := v.(string); ok {
+			pipelineVolumes[strings.SplitN(s, ":", 2)[0]] = true
+		}
+	}
+	mounts := asList(get(api, "volumes"))
+	if len(mounts) == 0 {
+		t.Fatal("api mounts no volume: where does the local registry come from?")
+	}
+	for _, v := range mounts {
+		s, ok := v.(string)
+		if !ok {
+			if get(v, "read_only") != true {
+				t.Errorf("api volume %v is not read_only", v)
+			}
+			continue
+		}
+		parts := strings.Split(s, ":")
+		if !pipelineVolumes[parts[0]] {
+			t.Errorf("api volume %q is not the pipeline's", s)
+		}
+		if len(parts) != 3 || !slices.Contains(strings.Split(parts[2], ","), "ro") {
+			t.Errorf("api volume %q is not mounted read-only (:ro)", s)
+		}
+	}
+	if env, _ := get(api, "environment").(map[string]any); env["MLOPS_STORE_READ_ONLY"] != "true" {
+		t.Errorf("api MLOPS_STORE_READ_ONLY = %v, want \"true\" (a SQLite registry on a :ro volume must open read-only)", env["MLOPS_STORE_READ_ONLY"])
+	}
+	cmd := asList(get(api, "command"))
+	i := slices.Index(cmd, any("--prediction-log"))
+	if i < 0 || i+1 >= len(cmd) {
+		t.Fatalf("api command %v: no --prediction-log (the default is under the read-only MLOPS_HOME)", cmd)
+	}
+	logDir, _ := cmd[i+1].(string)
+	onTmpfs := false
+	for _, tmp := range asList(get(api, "tmpfs")) {
+		if p, _ := tmp.(string); p != "" && (logDir == p || strings.HasPrefix(logDir, strings.TrimSuffix(p, "/")+"/")) {
+			onTmpfs = true
+		}
+	}
+	if !onTmpfs {
+		t.Errorf("api --prediction-log %q is not on a tmpfs %v", logDir, get(api, "tmpfs"))
+	}
+}
+
+// TestDeploymentVolumesReadOnly: in Kubernetes the API pod's only writable
+// volumes are its own emptyDirs; any other volume (a shared claim, a
+// ConfigMap) is mounted readOnly.
+func TestDeploymentVolumesReadOnly(t *testing.T) {
+	pod := get(manifests(t)["Deployment/mlops-api"], "spec", "template", "spec")
+	emptyDirs := map[any]bool{}
+	for _, v := range asList(get(pod, "volumes")) {
+		if _, ok := get(v, "emptyDir").(map[string]any); ok {
+			emptyDirs[get(v, "name")] = true
+		}
+	}
+	for _, c := range asList(get(pod, "containers")) {
+		for _, vm := range asList(get(c, "volumeMounts")) {
+			if !emptyDirs[get(vm, "name")] && get(vm, "readOnly") != true {
+				t.Errorf("Deployment/mlops-api mounts volume %v read-write at %v", get(vm, "name"), get(vm, "mountPath"))
+			}
+		}
+	}
+}
+
 // usesPinned matches a step's uses: owner/repo@vN[.N[.N]].
 var usesPinned = regexp.MustCompile(`^[\w.-]+/[\w./-]+@v\d+(\.\d+){0,2}$`)
 

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
+	"github.com/housing-mlops/mlops"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -60,18 +62,110 @@ func (s *Server) LoadCanary(ctx context.Context, c *Cascade, percent float64) (L
 	if c == nil {
 		return LoadResult{}, errors.New("no canary source configured")
 	}
-	cc := *c
-	if cc.Timeout <= 0 {
-		cc.Timeout = s.cfg.LoadTimeout
-	}
-	if cc.Logger == nil {
-		cc.Logger = s.log
-	}
+	cc := s.cascade(c)
 	res, err := cc.Load(ctx)
 	if err != nil {
 		return res, err
 	}
 	return res, s.SetCanary(res.Model, res.Source, percent)
+}
+
+// CanaryWatch is a canary the server keeps in step with the registry
+// (Deps.Canary).
+type CanaryWatch struct {
+	// Loader loads the canary when there is no Watch; its Decode, Timeout
+	// and Retry also serve the loads from Watch.
+	Loader *Cascade
+	// Watch is resolved at start-up and on every poll: models:/NAME@canary
+	// follows the alias, models:/NAME/N pins one version. Nil: the canary
+	// is loaded once from Loader's sources.
+	Watch *RegistrySource
+	// Percent is the share of predict requests the canary serves, in
+	// (0, 100).
+	Percent float64
+}
+
+// ReloadCanary brings the canary in step with Deps.Canary; serve calls it
+// after the start-up load, and PollOnce on every poll. When Watch resolves
+//
+//   - to a version that is not the canary yet, that version is loaded in
+//     the caller's goroutine (the poller's: requests never wait on it) and
+//     swapped in atomically; requests in flight finish on the model they
+//     started with. A failed load keeps the current canary.
+//   - to the version the stable model is, the canary is cleared: a split
+//     between two copies of one model measures nothing, and promoting the
+//     canary by moving the stable stage or alias onto it ends the split.
+//     If the stable model moves away again, the next poll reloads the
+//     canary.
+//   - to nothing (the registry answers not found: the alias or the version
+//     was deleted), the canary is cleared and the error returned.
+//
+// Any other error (the registry is down) keeps the canary as it is. It
+// reports whether the canary changed; every change is logged.
+func (s *Server) ReloadCanary(ctx context.Context, trigger string) (bool, error) {
+	cw := s.deps.Canary
+	if cw == nil || cw.Loader == nil {
+		return false, errors.New("no canary source configured")
+	}
+	if cw.Watch == nil {
+		s.reloadMu.Lock()
+		defer s.reloadMu.Unlock()
+		if s.canary.Load() != nil {
+			return false, nil
+		}
+		return s.loadCanary(ctx, trigger, cw, cw.Loader.Sources...)
+	}
+	mv, err := cw.Watch.Resolve(ctx)
+	if mlops.ErrorCode(err) == mlops.ENOTFOUND {
+		changed := s.dropCanary("its registry source no longer resolves", "uri", cw.Watch.URI.String(), "reason", err.Error())
+		return changed, err
+	}
+	if err != nil {
+		return false, err
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if st := s.current.Load(); st != nil && st.is(mv) {
+		return s.dropCanary("its registry source points at the stable version", "uri", cw.Watch.URI.String(), "stable_version", st.info.Version), nil
+	}
+	if c := s.canary.Load(); c != nil && c.l.is(mv) {
+		return false, nil
+	}
+	s.log.Info("canary source points at a new version; loading it", "uri", cw.Watch.URI.String(), "version", mv.Version)
+	return s.loadCanary(ctx, trigger, cw, cw.Watch)
+}
+
+// loadCanary loads from sources with cw's loader and sets the result as
+// the canary; the caller holds reloadMu. Its reloads count under the
+// trigger "canary_" + trigger.
+func (s *Server) loadCanary(ctx context.Context, trigger string, cw *CanaryWatch, sources ...Source) (bool, error) {
+	c := s.cascade(cw.Loader)
+	trigger = "canary_" + trigger
+	res, err := c.LoadFrom(ctx, sources...)
+	if err == nil {
+		err = s.SetCanary(res.Model, res.Source, cw.Percent)
+	}
+	if err != nil {
+		s.metrics.reloads.WithLabelValues(trigger, "error").Inc()
+		if cur := s.canary.Load(); cur != nil {
+			s.log.Warn("canary load failed; the current canary keeps serving", "version", cur.l.info.Version, "err", err)
+		}
+		return false, err
+	}
+	s.metrics.reloads.WithLabelValues(trigger, "ok").Inc()
+	debug.FreeOSMemory() // as after a stable load
+	return true, nil
+}
+
+// dropCanary clears the canary, logging why, and reports whether there
+// was one.
+func (s *Server) dropCanary(why string, args ...any) bool {
+	old := s.canary.Swap(nil)
+	if old == nil {
+		return false
+	}
+	s.log.Info("canary cleared: "+why+"; the stable model serves all traffic", append([]any{"canary_version", old.l.info.Version}, args...)...)
+	return true
 }
 
 // pick chooses the model that serves r: the canary for its share of

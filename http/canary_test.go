@@ -2,10 +2,16 @@ package http
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/housing-mlops/mlops"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -156,4 +162,233 @@ func parseFamilies(t *testing.T, text string) (map[string]*dto.MetricFamily, err
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	return p.TextToMetricFamilies(strings.NewReader(text))
+}
+
+// canaryRegistry has versions 1..4 of model housing (artifacts "one" ..
+// "four"), @champion on 1 and @canary on 2; version 5's artifact does not
+// decode.
+func canaryRegistry(t *testing.T) *fakeRegistry {
+	t.Helper()
+	reg := &fakeRegistry{versions: map[int]*mlops.ModelVersion{}, aliases: map[string]int{"champion": 1, "canary": 2}}
+	writeArtifacts(t, reg, map[int]string{1: "one", 2: "two", 3: "three", 4: "four", 5: "garbage"})
+	return reg
+}
+
+// followServer serves models:/housing@champion with a 20 % canary that
+// follows models:/housing@canary; its log goes to logs.
+func followServer(t *testing.T, reg *fakeRegistry, decode Decoder, logs *bytes.Buffer) *Server {
+	t.Helper()
+	breaker := NewBreaker(3, time.Minute)
+	stable := &RegistrySource{URI: ModelURI{Name: "housing", Alias: "champion"}, Registry: reg, Breaker: breaker}
+	canary := &RegistrySource{URI: ModelURI{Name: "housing", Alias: "canary"}, Registry: reg, Breaker: breaker}
+	s := New(Config{}, Deps{
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Loader: &Cascade{Sources: []Source{stable}, Decode: decode, Retry: noWait(1)}, Watch: stable,
+		Canary: &CanaryWatch{Loader: &Cascade{Sources: []Source{canary}, Decode: decode, Retry: noWait(1)}, Watch: canary, Percent: 20},
+	})
+	if err := s.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.ReloadCanary(t.Context(), "startup"); !changed || err != nil {
+		t.Fatalf("start-up canary: changed %v, err %v", changed, err)
+	}
+	return s
+}
+
+// canaryVersion is the canary's version, "" when there is none.
+func canaryVersion(s *Server) string {
+	info, _, ok := s.Canary()
+	if !ok {
+		return ""
+	}
+	return info.Version
+}
+
+func (r *fakeRegistry) setAlias(alias string, version int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if version == 0 {
+		delete(r.aliases, alias)
+		return
+	}
+	r.aliases[alias] = version
+}
+
+// TestCanaryFollowsAlias moves, deletes and re-sets @canary and checks each
+// poll brings the canary in step, logging every change.
+func TestCanaryFollowsAlias(t *testing.T) {
+	reg := canaryRegistry(t)
+	var logs bytes.Buffer
+	s := followServer(t, reg, fakeDecoder(t), &logs)
+	stableIs := func(want string) {
+		t.Helper()
+		if info, _ := s.ModelInfo(); info.Version != want {
+			t.Fatalf("stable %q, want %q", info.Version, want)
+		}
+	}
+	stableIs("one")
+	if v := canaryVersion(s); v != "two" {
+		t.Fatalf("canary %q at start-up, want two", v)
+	}
+	if _, pct, _ := s.Canary(); pct != 20 {
+		t.Fatalf("canary share %v, want 20", pct)
+	}
+	steps := []struct {
+		what    string
+		alias   string
+		version int // 0 deletes the alias
+		canary  string
+		stable  string
+		logMsg  string
+	}{
+		{"nothing changed", "", 0, "two", "one", ""},
+		{"@canary moved to 3", "canary", 3, "three", "one", "canary set"},
+		{"@canary deleted", "canary", 0, "", "one", "canary cleared: its registry source no longer resolves"},
+		{"@canary set again", "canary", 4, "four", "one", "canary set"},
+		{"@canary moved onto the stable version", "canary", 1, "", "one", "canary cleared: its registry source points at the stable version"},
+		{"stable moved away from @canary's version", "champion", 2, "one", "two", "canary set"},
+		{"canary promoted: @champion moved onto it", "champion", 1, "", "one", "canary cleared: its registry source points at the stable version"},
+	}
+	for _, st := range steps {
+		if st.alias != "" {
+			reg.setAlias(st.alias, st.version)
+		}
+		logs.Reset()
+		s.PollOnce(t.Context())
+		stableIs(st.stable)
+		if v := canaryVersion(s); v != st.canary {
+			t.Fatalf("%s: canary %q, want %q", st.what, v, st.canary)
+		}
+		if st.logMsg != "" && !strings.Contains(logs.String(), `"msg":"`+st.logMsg) {
+			t.Fatalf("%s: no %q in the log:\n%s", st.what, st.logMsg, logs.String())
+		}
+		if st.logMsg == "" && strings.Contains(logs.String(), "canary") {
+			t.Fatalf("%s: the canary was touched:\n%s", st.what, logs.String())
+		}
+	}
+}
+
+// TestCanaryLoadFailureKeepsCanary points @canary at an artifact that does
+// not decode, then takes the registry down: the canary serves on.
+func TestCanaryLoadFailureKeepsCanary(t *testing.T) {
+	reg := canaryRegistry(t)
+	var logs bytes.Buffer
+	s := followServer(t, reg, fakeDecoder(t), &logs)
+	reg.setAlias("canary", 5)
+	s.PollOnce(t.Context())
+	if v := canaryVersion(s); v != "two" {
+		t.Fatalf("after a failed load the canary is %q, want two", v)
+	}
+	if !strings.Contains(logs.String(), "canary load failed; the current canary keeps serving") {
+		t.Fatalf("failed load not logged:\n%s", logs.String())
+	}
+	if !strings.Contains(do(s.Handler(), "GET", "/metrics", "", nil).Body.String(), `mlops_model_reloads_total{result="error",trigger="canary_poll"} 1`) {
+		t.Error("failed canary reload not counted")
+	}
+	// The same artifact keeps failing: each poll retries, the canary stays.
+	s.PollOnce(t.Context())
+	if v := canaryVersion(s); v != "two" {
+		t.Fatalf("second failed load: canary %q", v)
+	}
+	reg.mu.Lock()
+	reg.down = true
+	reg.mu.Unlock()
+	reg.setAlias("canary", 3)
+	for range 5 {
+		s.PollOnce(t.Context())
+	}
+	if v := canaryVersion(s); v != "two" {
+		t.Fatalf("registry outage changed the canary to %q", v)
+	}
+	reg.mu.Lock()
+	reg.down = false
+	reg.mu.Unlock()
+	body := mustJSON(t, map[string]any{"instances": []any{validInstance()}})
+	for i := 0; i < 200; i++ {
+		if rec := postJSON(s.Handler(), "/api/v1/predict", body); rec.Code != 200 {
+			t.Fatalf("predict with a kept canary: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestCanaryReloadUnderLoad moves @canary between versions while clients
+// predict: no request fails, and every answer comes wholly from one model
+// (its version and its prediction agree).
+func TestCanaryReloadUnderLoad(t *testing.T) {
+	offsets := map[string]float64{"one": 0, "two": 1e6, "three": 2e6, "four": 3e6}
+	decode := func(f *Fetched) (Model, error) {
+		m := newFake(t, string(f.Data), offsets[string(f.Data)])
+		m.info.SHA256 = sum(f.Data)
+		return m, nil
+	}
+	reg := canaryRegistry(t)
+	var logs bytes.Buffer
+	s := followServer(t, reg, decode, &logs)
+	body := mustJSON(t, map[string]any{"instances": []any{validInstance()}})
+	b, errs, msg := decodeInstances(housingSchema(t), body, 100)
+	if msg != "" || len(errs) > 0 {
+		t.Fatal(msg, errs)
+	}
+	// Each version's answer, by the fake's formula on the same batch.
+	want := map[string]float64{}
+	for v, off := range offsets {
+		want[v] = fakePredict(b, off)[0].Value
+	}
+
+	const clients, perClient = 4, 100
+	var wg sync.WaitGroup
+	failures := make(chan string, clients*perClient)
+	seen := make(chan string, clients*perClient)
+	start := make(chan struct{})
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for range perClient {
+				rec := postJSON(s.Handler(), "/api/v1/predict", body)
+				var got predictResp
+				if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &got) != nil {
+					failures <- fmt.Sprintf("status %d: %s", rec.Code, rec.Body)
+					continue
+				}
+				w, ok := want[got.ModelVersion]
+				if !ok || got.Predictions[0].PredictedPrice != w {
+					failures <- fmt.Sprintf("version %q answered %v", got.ModelVersion, got.Predictions[0].PredictedPrice)
+				}
+				seen <- got.ModelVersion
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	close(start)
+	// Swap canaries for as long as the clients run.
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+		default:
+			reg.setAlias("canary", []int{3, 4, 2}[i%3])
+			s.PollOnce(t.Context())
+			continue
+		}
+		break
+	}
+	reg.setAlias("canary", 2)
+	s.PollOnce(t.Context())
+	close(failures)
+	close(seen)
+	for f := range failures {
+		t.Error(f)
+	}
+	versions := map[string]int{}
+	for v := range seen {
+		versions[v]++
+	}
+	if versions["one"] == 0 || len(versions) < 2 {
+		t.Errorf("answers by version %v: want the stable model and at least one canary", versions)
+	}
+	if v := canaryVersion(s); v != "two" {
+		t.Fatalf("final canary %q, want two", v)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/housing-mlops/mlops"
 )
 
 // Load runs the start-up cascade. When nothing loads the server keeps
@@ -32,14 +34,7 @@ func (s *Server) Reload(ctx context.Context, trigger string) (LoadResult, error)
 // loadAndSwap loads from sources and swaps the model in; the caller holds
 // reloadMu.
 func (s *Server) loadAndSwap(ctx context.Context, trigger string, sources ...Source) (LoadResult, error) {
-	c := *s.deps.Loader
-	c.OnAttempt = func(source, result string) { s.metrics.loads.WithLabelValues(source, result).Inc() }
-	if c.Timeout <= 0 {
-		c.Timeout = s.cfg.LoadTimeout
-	}
-	if c.Logger == nil {
-		c.Logger = s.log
-	}
+	c := s.cascade(s.deps.Loader)
 	res, err := c.LoadFrom(ctx, sources...)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues(trigger, "error").Inc()
@@ -53,6 +48,20 @@ func (s *Server) loadAndSwap(ctx context.Context, trigger string, sources ...Sou
 	// set of the peak for the life of the process. Loads are rare.
 	debug.FreeOSMemory()
 	return res, nil
+}
+
+// cascade returns a copy of base with the server's defaults filled in and
+// load attempts counted in the metrics.
+func (s *Server) cascade(base *Cascade) Cascade {
+	c := *base
+	c.OnAttempt = func(source, result string) { s.metrics.loads.WithLabelValues(source, result).Inc() }
+	if c.Timeout <= 0 {
+		c.Timeout = s.cfg.LoadTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = s.log
+	}
+	return c
 }
 
 // noteLoadFailure keeps the reason for 503 answers while no model is loaded.
@@ -84,9 +93,23 @@ func (s *Server) Watch(ctx context.Context) {
 	}
 }
 
-// PollOnce does one poll of the watch loop; it reports whether a new model
-// was swapped in.
+// PollOnce does one poll of the watch loop: the stable model, then the
+// canary (ReloadCanary), so that promoting the canary's version to stable
+// ends the split in the same poll. It reports whether a new stable model
+// was swapped in; canary changes are logged and visible through Canary.
 func (s *Server) PollOnce(ctx context.Context) bool {
+	swapped := s.pollStable(ctx)
+	if s.deps.Canary != nil && s.deps.Canary.Watch != nil {
+		if _, err := s.ReloadCanary(ctx, "poll"); err != nil {
+			s.log.Debug("canary poll failed", "err", err)
+		}
+	}
+	return swapped
+}
+
+// pollStable follows Deps.Watch, or retries the whole cascade while no
+// model is loaded.
+func (s *Server) pollStable(ctx context.Context) bool {
 	if s.deps.Loader == nil {
 		return false
 	}
@@ -109,12 +132,17 @@ func (s *Server) PollOnce(ctx context.Context) bool {
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	cur := s.current.Load()
-	if cur != nil && (cur.info.SHA256 != "" && cur.info.SHA256 == mv.SHA256 ||
-		cur.source == "registry" && cur.info.Name == mv.Name && cur.info.Version == strconv.Itoa(mv.Version)) {
+	if cur := s.current.Load(); cur != nil && cur.is(mv) {
 		return false
 	}
 	s.log.Info("registry points at a new version; loading it", "uri", s.deps.Watch.URI.String(), "version", mv.Version)
 	_, err = s.loadAndSwap(ctx, "poll", s.deps.Watch)
 	return err == nil
+}
+
+// is reports whether l is the registry version mv: the same artifact
+// digest, or the same name and version from the registry.
+func (l *loaded) is(mv *mlops.ModelVersion) bool {
+	return l.info.SHA256 != "" && l.info.SHA256 == mv.SHA256 ||
+		l.source == "registry" && l.info.Name == mv.Name && l.info.Version == strconv.Itoa(mv.Version)
 }

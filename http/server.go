@@ -142,6 +142,9 @@ type Deps struct {
 	Loader *Cascade
 	// Watch is polled for a new registry version (hot reload).
 	Watch *RegistrySource
+	// Canary, when set, is the canary split, kept in step with the
+	// registry by ReloadCanary and the poller.
+	Canary *CanaryWatch
 	// Checks are the dependencies reported by /health/deep, by name
 	// ("registry", "artifact_store").
 	Checks   map[string]Checker

@@ -38,7 +38,7 @@ type serveFlags struct {
 	sample, level                                                 float64
 	canaryVersion                                                 int
 	canaryPercent                                                 float64
-	mlflow, ui                                                    bool
+	mlflow, ui, storeReadOnly                                     bool
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
@@ -49,6 +49,12 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.model, "model", "", "registry model URI: models:/NAME/STAGE, models:/NAME@ALIAS or models:/NAME/VERSION (default models:/"+
 		def.Registration.RegisteredModelName+"/Production unless --model-url or --model-file is given)")
 	fs.StringVar(&f.store, "store", "", "registry store URI (default $MLOPS_TRACKING_URI or $MLOPS_HOME/mlops.db)")
+	readOnly, err := envBool(envStoreReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	fs.BoolVar(&f.storeReadOnly, "store-read-only", readOnly, "open a SQLite registry read-only: no migrations, nothing written beside it, so its directory may be a read-only volume; "+
+		"registry changes through the MLflow API and the UI are refused (default $"+envStoreReadOnly+")")
 	fs.StringVar(&f.artifacts, "artifacts", "", "artifact store URL (default $MLOPS_ARTIFACTS or file://$MLOPS_HOME/artifacts)")
 	fs.StringVar(&f.modelURL, "model-url", "", "fallback: artifact key or URI in the artifact store")
 	fs.StringVar(&f.modelFile, "model-file", "", "fallback: local artifact file (digest checked against FILE.sha256 when present)")
@@ -67,7 +73,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.IntVar(&f.driftWindow, "drift-window", 1000, "predictions kept in the drift window")
 	fs.DurationVar(&f.driftEvery, "drift-interval", 30*time.Second, "how often drift is recomputed")
 	fs.Float64Var(&f.level, "level", 0.9, "nominal coverage of the prediction intervals")
-	fs.IntVar(&f.canaryVersion, "canary-version", 0, "registry version served as a canary to --canary-percent of requests (default: the alias @canary)")
+	fs.IntVar(&f.canaryVersion, "canary-version", 0, "registry version served as a canary to --canary-percent of requests (default: the version the alias @canary points at, followed by hot reload)")
 	fs.Float64Var(&f.canaryPercent, "canary-percent", 0, "share of predict requests, in percent, sent to the canary (0 disables the canary)")
 	fs.BoolVar(&f.mlflow, "mlflow", true, "serve MLflow's REST API over the registry store under /api/2.0/mlflow/ (needs --model from the registry)")
 	fs.BoolVar(&f.ui, "ui", true, "serve the web UI under /ui/")
@@ -143,8 +149,10 @@ func serveCommand(ctx context.Context, args []string, _, stderr io.Writer) error
 		if err := w.srv.Load(ctx); err != nil {
 			log.Error("no model loaded at start-up; serving 503 until one loads", "err", err)
 		}
-		if w.canary != nil {
-			if _, err := w.srv.LoadCanary(ctx, w.canary, f.canaryPercent); err != nil {
+		if w.canary {
+			// The poller keeps the canary in step with the registry
+			// from here on (--poll).
+			if _, err := w.srv.ReloadCanary(ctx, "startup"); err != nil {
 				log.Error("canary not loaded; the stable model serves all traffic", "err", err)
 			}
 		}
@@ -160,8 +168,8 @@ func serveCommand(ctx context.Context, args []string, _, stderr io.Writer) error
 type wired struct {
 	srv     *mlopshttp.Server
 	drift   *mlopshttp.DriftMonitor
-	canary  *mlopshttp.Cascade // nil without --canary-percent
-	reg     *lazyStore         // nil without a registry --model
+	canary  bool       // --canary-percent: Deps.Canary is set
+	reg     *lazyStore // nil without a registry --model
 	closers []io.Closer
 }
 
@@ -234,6 +242,8 @@ func wireLoader(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts, 
 		sources = append(sources, src)
 		deps.Watch = src
 		deps.Checks["registry"] = src
+		deps.Canary = wireCanary(f, log, src, arts)
+		w.canary = deps.Canary != nil
 	}
 	if f.modelURL != "" {
 		sources = append(sources, &mlopshttp.BlobSource{Store: arts, Key: f.modelURL, SHA256: f.sha})
@@ -249,25 +259,43 @@ func wireLoader(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts, 
 }
 
 // wireRegistry opens (lazily) the registry store named by --store and
-// returns the registry source of --model; with --canary-percent it also
-// sets w.canary, the cascade that loads the canary version.
+// returns the registry source of --model.
 func wireRegistry(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts) (*mlopshttp.RegistrySource, error) {
 	u, err := mlopshttp.ParseModelURI(f.model)
 	if err != nil {
 		return nil, usagef("--model: %v", err)
 	}
-	reg := &lazyStore{uri: f.store}
+	reg := &lazyStore{uri: f.store, readOnly: f.storeReadOnly}
 	w.closers = append(w.closers, reg)
 	w.reg = reg
-	if f.canaryPercent > 0 {
-		cu := mlopshttp.ModelURI{Name: u.Name, Alias: "canary"}
-		if f.canaryVersion > 0 {
-			cu = mlopshttp.ModelURI{Name: u.Name, Version: f.canaryVersion}
+	if f.storeReadOnly {
+		if _, isFile, _ := sqlitePath(f.store); isFile {
+			log.Info("registry store opens read-only: the MLflow API and the UI cannot change it")
+		} else {
+			log.Warn("--store-read-only applies to SQLite files only; this store opens read-write (make it read-only with the database's grants)")
 		}
-		w.canary = &mlopshttp.Cascade{Sources: []mlopshttp.Source{&mlopshttp.RegistrySource{URI: cu, Registry: reg, Artifacts: arts}},
-			Decode: mlopshttp.ArtifactDecoder(u.Name, f.level), Timeout: f.loadTimeout, Logger: log}
 	}
 	return &mlopshttp.RegistrySource{URI: u, Registry: reg, Artifacts: arts, Breaker: mlopshttp.NewBreaker(3, 30*time.Second)}, nil
+}
+
+// wireCanary returns the canary of --canary-percent (nil without it): the
+// version --canary-version pins, else the one the alias @canary of the
+// stable model points at, followed by the poller. It shares the stable
+// source's registry and breaker: one registry, one view of its health.
+func wireCanary(f *serveFlags, log *slog.Logger, stable *mlopshttp.RegistrySource, arts *lazyArtifacts) *mlopshttp.CanaryWatch {
+	if f.canaryPercent <= 0 {
+		return nil
+	}
+	name := stable.URI.Name
+	cu := mlopshttp.ModelURI{Name: name, Alias: "canary"}
+	if f.canaryVersion > 0 {
+		cu = mlopshttp.ModelURI{Name: name, Version: f.canaryVersion}
+	}
+	src := &mlopshttp.RegistrySource{URI: cu, Registry: stable.Registry, Artifacts: arts, Breaker: stable.Breaker}
+	return &mlopshttp.CanaryWatch{
+		Loader: &mlopshttp.Cascade{Sources: []mlopshttp.Source{src}, Decode: mlopshttp.ArtifactDecoder(name, f.level), Timeout: f.loadTimeout, Logger: log},
+		Watch:  src, Percent: f.canaryPercent,
+	}
 }
 
 // splitOrigins turns the comma-separated --cors list into origins,
@@ -347,6 +375,11 @@ func mountUI(f *serveFlags, log *slog.Logger, w *wired, st mlops.Store, as mlops
 		AfterRegistryChange: func(ctx context.Context, _ string) {
 			if _, err := w.srv.Reload(ctx, "ui"); err != nil {
 				log.Warn("reload after a registry change from the UI failed", "err", err)
+			}
+			if w.canary {
+				if _, err := w.srv.ReloadCanary(ctx, "ui"); err != nil {
+					log.Info("no canary after a registry change from the UI", "err", err)
+				}
 			}
 		}}
 	if st != nil {
@@ -442,9 +475,10 @@ func wireMonitor(f *serveFlags, log *slog.Logger, w *wired) (*mlopshttp.MonitorO
 // open, so a registry that is down at start-up is picked up when it comes
 // back (the server meanwhile serves a fallback artifact).
 type lazyStore struct {
-	uri string
-	mu  sync.Mutex
-	st  mlops.Store
+	uri      string
+	readOnly bool // see openStoreMode
+	mu       sync.Mutex
+	st       mlops.Store
 }
 
 func (l *lazyStore) get(ctx context.Context) (mlops.Store, error) {
@@ -453,7 +487,7 @@ func (l *lazyStore) get(ctx context.Context) (mlops.Store, error) {
 	if l.st != nil {
 		return l.st, nil
 	}
-	st, err := openStore(ctx, l.uri)
+	st, err := openStoreMode(ctx, l.uri, l.readOnly)
 	if err != nil {
 		return nil, fmt.Errorf("open registry: %w", err)
 	}

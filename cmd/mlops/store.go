@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/housing-mlops/mlops"
@@ -19,7 +20,22 @@ const (
 	envHome        = "MLOPS_HOME"
 	envTrackingURI = "MLOPS_TRACKING_URI"
 	envArtifacts   = "MLOPS_ARTIFACTS"
+	// envStoreReadOnly is the default of mlops serve --store-read-only.
+	envStoreReadOnly = "MLOPS_STORE_READ_ONLY"
 )
+
+// envBool reads a boolean environment variable; unset or empty is false.
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usagef("%s=%q: want true or false", name, v)
+	}
+	return b, nil
+}
 
 // homeDir is where mlops keeps its state by default: $MLOPS_HOME, else
 // ./.mlops.
@@ -59,8 +75,31 @@ func defaultArtifactsURL() string {
 // or sqlite://rel/path, postgres:// or postgresql:// DSNs, or a plain file
 // path (SQLite). "" means the default store.
 func openStore(ctx context.Context, uri string) (mlops.Store, error) {
+	return openStoreMode(ctx, uri, false)
+}
+
+// openStoreMode is openStore; with readOnly a SQLite file is opened with
+// sqlite.OpenReadOnly (no migrations, nothing written, the directory may be
+// read-only). Other stores open as usual: a database server is made
+// read-only by its grants, not by the client.
+func openStoreMode(ctx context.Context, uri string, readOnly bool) (mlops.Store, error) {
 	if uri == "" {
 		uri = defaultStoreURI()
+	}
+	p, isFile, err := sqlitePath(uri)
+	if err != nil {
+		return nil, err
+	}
+	if isFile {
+		open := sqlite.Open
+		if readOnly {
+			open = sqlite.OpenReadOnly
+		}
+		db, err := open(ctx, p)
+		if err != nil {
+			return nil, err // not a nil *sqlite.DB in a non-nil interface
+		}
+		return db, nil
 	}
 	switch {
 	case mlflow.IsTrackingURI(uri):
@@ -69,16 +108,26 @@ func openStore(ctx context.Context, uri string) (mlops.Store, error) {
 		return mlflow.NewClient(uri, mlflow.ClientOptionsFromEnv(os.Getenv))
 	case strings.HasPrefix(uri, "postgres://"), strings.HasPrefix(uri, "postgresql://"):
 		return postgres.Open(ctx, uri)
-	case strings.HasPrefix(uri, "sqlite://"):
-		p := strings.TrimPrefix(uri, "sqlite://")
-		if p == "" {
-			return nil, mlops.Errorf(mlops.EINVALID, "store URI %q has no path", uri)
-		}
-		return sqlite.Open(ctx, p)
-	case strings.Contains(uri, "://"):
-		return nil, mlops.Errorf(mlops.EINVALID, "unsupported store URI %q: want sqlite:///path, a file path, postgres://... or an MLflow http(s):// URL", uri)
 	}
-	return sqlite.Open(ctx, uri)
+	return nil, mlops.Errorf(mlops.EINVALID, "unsupported store URI %q: want sqlite:///path, a file path, postgres://... or an MLflow http(s):// URL", uri)
+}
+
+// sqlitePath returns the database file of a SQLite store URI (sqlite://PATH
+// or a plain path) and whether uri names one; "" means the default store.
+func sqlitePath(uri string) (string, bool, error) {
+	if uri == "" {
+		uri = defaultStoreURI()
+	}
+	if p, ok := strings.CutPrefix(uri, "sqlite://"); ok {
+		if p == "" {
+			return "", true, mlops.Errorf(mlops.EINVALID, "store URI %q has no path", uri)
+		}
+		return p, true, nil
+	}
+	if strings.Contains(uri, "://") {
+		return "", false, nil
+	}
+	return uri, true, nil
 }
 
 // openArtifacts opens the artifact store at url (file://, mem://, s3://,

@@ -36,6 +36,10 @@ type Dialect struct {
 	// MigrationLock, when set, runs first in the migration transaction to
 	// keep concurrent processes from migrating at the same time.
 	MigrationLock string
+	// ReadOnly, when set, recognises the driver's error for a write to a
+	// database opened read-only and returns the error to report instead
+	// (nil for any other error).
+	ReadOnly func(error) error
 }
 
 // DB is an mlops.Store over a *sql.DB.
@@ -132,6 +136,11 @@ func (s *DB) internal(err error, doing string, args ...any) error {
 	if errors.As(err, &me) {
 		return err
 	}
+	if s.d.ReadOnly != nil {
+		if ro := s.d.ReadOnly(err); ro != nil {
+			err = ro
+		}
+	}
 	return fmt.Errorf("%s: %s: %w", s.d.Name, fmt.Sprintf(doing, args...), err)
 }
 
@@ -169,27 +178,10 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string)
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("%s: create schema_version: %w", d.Name, err)
 	}
-	entries, err := fs.ReadDir(fsys, dir)
+	migs, err := migrations(d, fsys, dir)
 	if err != nil {
-		return fmt.Errorf("%s: read migrations: %w", d.Name, err)
+		return err
 	}
-	type mig struct {
-		version int
-		name    string
-	}
-	var migs []mig
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
-			continue
-		}
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return fmt.Errorf("%s: migration %s: name must start with a version number", d.Name, e.Name())
-		}
-		migs = append(migs, mig{v, e.Name()})
-	}
-	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
 	for _, m := range migs {
 		body, err := fs.ReadFile(fsys, dir+"/"+m.name)
 		if err != nil {
@@ -200,6 +192,47 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string)
 		}
 	}
 	return nil
+}
+
+// LatestMigration returns the highest version among the migrations of dir
+// in fsys: the schema version a fully migrated database records.
+func LatestMigration(d Dialect, fsys fs.FS, dir string) (int, error) {
+	migs, err := migrations(d, fsys, dir)
+	if err != nil {
+		return 0, err
+	}
+	if len(migs) == 0 {
+		return 0, fmt.Errorf("%s: no migrations in %s", d.Name, dir)
+	}
+	return migs[len(migs)-1].version, nil
+}
+
+// migration is one .sql file of a migrations directory.
+type migration struct {
+	version int
+	name    string
+}
+
+// migrations lists the .sql files of dir in fsys in version order.
+func migrations(d Dialect, fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read migrations: %w", d.Name, err)
+	}
+	var migs []migration
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("%s: migration %s: name must start with a version number", d.Name, e.Name())
+		}
+		migs = append(migs, migration{v, e.Name()})
+	}
+	sort.Slice(migs, func(i, j int) bool { return migs[i].version < migs[j].version })
+	return migs, nil
 }
 
 // applyMigration runs one migration unless it was applied already; the
