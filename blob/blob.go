@@ -1,6 +1,7 @@
-// Package blob is the artifact store: mlops.ArtifactStore over
-// gocloud.dev/blob, so artifacts live on local disk (file://), in memory
-// (mem://, tests) or in object storage (s3://, gs://) behind one API.
+// Package blob is the artifact store: mlops.ArtifactStore over a local
+// directory (file://), memory (mem://, tests) or object storage (s3://,
+// gs://) behind one API. The S3 and GCS clients are this module's own
+// (packages blob/s3 and blob/gcs), on the standard library.
 //
 // Every artifact is written with its SHA-256 in the blob's metadata and
 // read back verified: a model file that changed on disk is refused rather
@@ -14,26 +15,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/housing-mlops/mlops"
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
-	_ "gocloud.dev/blob/memblob" // registers mem://
-	"gocloud.dev/gcerrors"
 )
 
 // MetadataSHA256 is the metadata key holding an artifact's SHA-256 (hex).
 const MetadataSHA256 = "sha256"
 
+// backend is what a Store needs from a place that holds objects. Keys
+// are checked by the Store (validKey) before they get here.
+type backend interface {
+	// Put writes the object key from body, read from its current position
+	// to its end (possibly more than once: hashing, retries), replacing
+	// any previous object whole.
+	Put(ctx context.Context, key string, body io.ReadSeeker, contentType string, meta map[string]string) error
+	// Get returns the object's content; a missing object is an error
+	// matching fs.ErrNotExist.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Metadata returns the object's metadata, as written by Put.
+	Metadata(ctx context.Context, key string) (map[string]string, error)
+	// List calls fn for each object whose key starts with prefix, with
+	// its metadata when the listing carries it (nil when it does not).
+	List(ctx context.Context, prefix string, fn func(key string, size int64, meta map[string]string) error) error
+	Close() error
+}
+
 // Store is an mlops.ArtifactStore rooted at one bucket URL.
 type Store struct {
-	bucket *blob.Bucket
+	bucket backend
 	// prefix is what every artifact URI starts with: the root URL without
 	// query string, ending in "/" (mem:// for the memory store).
 	prefix string
@@ -42,9 +59,9 @@ type Store struct {
 var _ mlops.ArtifactStore = (*Store)(nil)
 
 // Open opens the artifact store at rawURL: file:///abs/dir (created if
-// missing), a plain local directory path, mem://, or any URL scheme
-// registered with gocloud.dev/blob (s3://, gs:// when their drivers are
-// linked in).
+// missing), a plain local directory path, mem://, s3://bucket[/prefix] or
+// gs://bucket[/prefix] (see packages blob/s3 and blob/gcs for their query
+// parameters and credentials).
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if rawURL == "" {
 		return nil, mlops.Errorf(mlops.EINVALID, "artifact store: empty URL")
@@ -64,29 +81,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if u.Host == "" && strings.Trim(u.Path, "/") == "" {
 		prefix = u.Scheme + "://"
 	}
-	var b *blob.Bucket
-	if u.Scheme == "file" {
-		b, err = openFile(u.Path)
-	} else {
-		b, err = blob.OpenBucket(ctx, rawURL)
-	}
+	b, err := openBackend(u)
 	if err != nil {
 		return nil, fmt.Errorf("artifact store %s: %w", rawURL, err)
 	}
 	return &Store{bucket: b, prefix: prefix}, nil
-}
-
-// openFile opens a directory bucket, creating the directory. fileblob
-// writes each blob to a temporary file and renames it into place on Close,
-// so readers never see half an artifact.
-func openFile(dir string) (*blob.Bucket, error) {
-	if dir == "" {
-		return nil, mlops.Errorf(mlops.EINVALID, "file URL without a path")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return fileblob.OpenBucket(dir, &fileblob.Options{CreateDir: true})
 }
 
 // Root returns the URL every artifact URI of this store starts with
@@ -136,8 +135,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (mlops.Artifac
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return mlops.ArtifactInfo{}, fmt.Errorf("put %s: rewind spool: %w", key, err)
 	}
-	opts := &blob.WriterOptions{Metadata: map[string]string{MetadataSHA256: sum}, ContentType: contentType(key)}
-	if err := s.bucket.Upload(ctx, key, tmp, opts); err != nil {
+	meta := map[string]string{MetadataSHA256: sum}
+	if err := s.bucket.Put(ctx, key, tmp, contentType(key), meta); err != nil {
 		return mlops.ArtifactInfo{}, fmt.Errorf("put %s: %w", s.URI(key), err)
 	}
 	return mlops.ArtifactInfo{URI: s.URI(key), Path: key, Size: size, SHA256: sum}, nil
@@ -177,7 +176,7 @@ func (s *Store) Get(ctx context.Context, keyOrURI, wantSHA256 string) ([]byte, e
 	if err := validKey(key); err != nil {
 		return nil, err
 	}
-	r, err := s.bucket.NewReader(ctx, key, nil)
+	r, err := s.bucket.Get(ctx, key)
 	if err != nil {
 		return nil, s.readErr(key, err)
 	}
@@ -188,8 +187,8 @@ func (s *Store) Get(ctx context.Context, keyOrURI, wantSHA256 string) ([]byte, e
 	}
 	want := wantSHA256
 	if want == "" {
-		if attrs, err := s.bucket.Attributes(ctx, key); err == nil {
-			want = attrs.Metadata[MetadataSHA256]
+		if meta, err := s.bucket.Metadata(ctx, key); err == nil {
+			want = meta[MetadataSHA256]
 		}
 	}
 	if err := verify(s.URI(key), data, want); err != nil {
@@ -199,7 +198,7 @@ func (s *Store) Get(ctx context.Context, keyOrURI, wantSHA256 string) ([]byte, e
 }
 
 func (s *Store) readErr(key string, err error) error {
-	if gcerrors.Code(err) == gcerrors.NotFound {
+	if errors.Is(err, fs.ErrNotExist) {
 		return mlops.Errorf(mlops.ENOTFOUND, "artifact %s not found", s.URI(key))
 	}
 	return fmt.Errorf("read artifact %s: %w", s.URI(key), err)
@@ -221,27 +220,24 @@ func verify(uri string, data []byte, want string) error {
 
 // List returns the artifacts whose key starts with prefix, by key.
 func (s *Store) List(ctx context.Context, prefix string) ([]mlops.ArtifactInfo, error) {
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
 	var out []mlops.ArtifactInfo
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return out, nil
+	err := s.bucket.List(ctx, prefix, func(key string, size int64, meta map[string]string) error {
+		if meta == nil {
+			var err error
+			if meta, err = s.bucket.Metadata(ctx, key); err != nil {
+				return fmt.Errorf("metadata of %s: %w", s.URI(key), err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", s.URI(prefix), err)
-		}
-		if obj.IsDir {
-			continue
-		}
-		info := mlops.ArtifactInfo{URI: s.URI(obj.Key), Path: obj.Key, Size: obj.Size}
-		attrs, err := s.bucket.Attributes(ctx, obj.Key)
-		if err != nil {
-			return nil, fmt.Errorf("list %s: attributes: %w", s.URI(obj.Key), err)
-		}
-		info.SHA256 = attrs.Metadata[MetadataSHA256]
-		out = append(out, info)
+		out = append(out, mlops.ArtifactInfo{URI: s.URI(key), Path: key, Size: size, SHA256: meta[MetadataSHA256]})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.URI(prefix), err)
 	}
+	// Directory walks and object listings order keys differently
+	// ("a-b" sorts before "a/b", but a walk visits a/ first).
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }
 
 // LocalPath returns the file path of a file:// URI or of a plain path.

@@ -185,3 +185,24 @@ func TestHashChangesWithConfig(t *testing.T) {
 		t.Fatalf("hashes %s %s", a.Hash(), b.Hash())
 	}
 }
+
+func TestObjectStoresWorkWithoutKeysButNotHalfAPair(t *testing.T) {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS"} {
+		t.Setenv(k, "")
+	}
+	c, err := LoadEnv("", nil, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"s3://bucket/x", "gs://bucket/x"} {
+		c.Tracking.ArtifactsURL = u
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s without keys (anonymous or ambient credentials): %v", u, err)
+		}
+	}
+	c.Tracking.ArtifactsURL = "s3://bucket/x"
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
+		t.Fatalf("half an S3 key pair: %v", err)
+	}
+}

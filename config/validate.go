@@ -153,34 +153,49 @@ func (c *Config) validateModels() error {
 }
 
 // validateSecrets fails fast when a remote backend is configured without the
-// credentials it needs; local backends need none.
+// credentials it cannot work without; local backends need none. Optional
+// secrets are not enforced (S3 and GCS also work anonymously or with the
+// platform's ambient credentials), but half an S3 key pair is an error,
+// since requests would then be sent unsigned by surprise.
 func (c *Config) validateSecrets() error {
 	for _, need := range c.RequiredSecrets() {
-		if os.Getenv(need.Env) == "" {
+		if !need.Optional && os.Getenv(need.Env) == "" {
 			return fmt.Errorf("%s needs environment variable %s (%s)", need.Key, need.Env, need.Why)
 		}
+	}
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID") != "", os.Getenv("AWS_SECRET_ACCESS_KEY") != ""
+	if strings.HasPrefix(c.Tracking.ArtifactsURL, "s3:") && id != secret {
+		return fmt.Errorf("tracking.artifacts_url: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither for unsigned requests")
 	}
 	return nil
 }
 
-// Secret is an environment variable a configured backend needs.
-type Secret struct{ Key, Env, Why string }
+// Secret is an environment variable a configured backend reads.
+type Secret struct {
+	Key, Env, Why string
+	// Optional secrets have a fallback (anonymous access, the cloud
+	// metadata server): validation does not demand them, but deployment
+	// manifests are expected to supply them.
+	Optional bool
+}
 
-// RequiredSecrets lists the secrets the configured backends need.
+// RequiredSecrets lists the secrets the configured backends read.
 func (c *Config) RequiredSecrets() []Secret {
 	var out []Secret
 	if u, err := url.Parse(c.Tracking.URI); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		if _, hasPw := u.User.Password(); !hasPw {
-			out = append(out, Secret{"tracking.uri", "PGPASSWORD", "PostgreSQL password, not in the URI"})
+			out = append(out, Secret{Key: "tracking.uri", Env: "PGPASSWORD", Why: "PostgreSQL password, not in the URI"})
 		}
 	}
 	if u, err := url.Parse(c.Tracking.ArtifactsURL); err == nil {
 		switch u.Scheme {
 		case "s3":
-			out = append(out, Secret{"tracking.artifacts_url", "AWS_ACCESS_KEY_ID", "S3 credentials"},
-				Secret{"tracking.artifacts_url", "AWS_SECRET_ACCESS_KEY", "S3 credentials"})
+			why := "S3 credentials (without both, requests are unsigned)"
+			out = append(out, Secret{Key: "tracking.artifacts_url", Env: "AWS_ACCESS_KEY_ID", Why: why, Optional: true},
+				Secret{Key: "tracking.artifacts_url", Env: "AWS_SECRET_ACCESS_KEY", Why: why, Optional: true})
 		case "gs":
-			out = append(out, Secret{"tracking.artifacts_url", "GOOGLE_APPLICATION_CREDENTIALS", "path of a GCS service-account key"})
+			out = append(out, Secret{Key: "tracking.artifacts_url", Env: "GOOGLE_APPLICATION_CREDENTIALS",
+				Why: "path of a GCS service-account key (else GOOGLE_OAUTH_ACCESS_TOKEN or the metadata server)", Optional: true})
 		}
 	}
 	return out
