@@ -30,8 +30,8 @@ func BenchmarkKMeansHousing(b *testing.B) {
 
 // BenchmarkKMeansHousingK fits each K=2..20, best of 10, on the housing
 // coordinates (the workload of pipeline step 03's K search), with and
-// without the Hartigan refinement, interleaved so that both see the same
-// machine load.
+// without the refinement (Hartigan moves and escapes), interleaved so that
+// both see the same machine load.
 func BenchmarkKMeansHousingK(b *testing.B) {
 	X, _ := loadGeo(b)
 	for k := 2; k <= 20; k++ {

@@ -38,35 +38,29 @@ func loadGeo(t testing.TB) (*ml.Matrix, geoRef) {
 	return X.SelectCols(cols), ref
 }
 
-// TestKMeansGeoInertia compares our best-of-10 inertia (seed 42, Hartigan
-// refinement on) with scikit-learn's best-of-10 reference for K=2..20 on the
-// housing coordinates; the issue asks for at most 0.5 % above it.
+// TestKMeansGeoInertia compares our best-of-10 inertia (seed 42, default
+// refinement) with scikit-learn's best-of-10 reference for K=2..20 on the
+// housing coordinates; the issue asks for at most 0.5 % above it, for every
+// K.
 //
-// A best-of-10 is a random draw, and for K >= 9 the reference was a lucky
-// one: with scikit-learn 1.2.1 itself, random_state 0..7 give K=10 inertias
-// of 0.998-1.034 times the reference and K=13 0.993-1.033. Our single-run
-// distribution matches scikit-learn's (30 runs each, K=10: quartiles
-// 1.027/1.062/1.100 vs 1.028/1.063/1.072; K=19: 1.018/1.048/1.104 vs
-// 1.016/1.052/1.083). For K <= 8 every run lands in the same basin and 0.5 %
-// holds for any seed. For K >= 9 it does not: Hartigan moves lower a
-// restart's inertia by at most a few tenths of a percent, while the spread
-// between basins is several percent, so over seeds 0..9 the best of 10
-// still misses 0.5 % in 35 of 120 (K, seed) pairs with K >= 9 (38 without
-// the refinement), worst 7.6 % (K=15, seed 7). The bounds below therefore
-// check seed 42's outcome, which reaches 0.5 % for every K but 19 (0.86 %,
-// allowed 1 %); a change in how restarts draw can move them by a basin.
+// For K >= 9 the reference is a lucky draw: with scikit-learn 1.2.1 itself,
+// random_state 0..7 give K=10 inertias of 0.998-1.034 times it. Lloyd and
+// Hartigan moves alone leave a restart in whichever basin its seeds fall
+// in, and the basins are several percent apart: without the escapes, 35 of
+// the 190 (K, seed) pairs for seeds 0..9 missed 0.5 %, worst 7.6 % (K=15,
+// seed 7), and only 83 of 360 single restarts (K=9..20, 30 seeds each) were
+// within 0.5 %. With them, 309 of 360 single restarts are, and every
+// best-of-10 for seeds 0..9 is, the worst at 1.0004. So seed 42 is not
+// special here; the bound below holds for it with room to spare.
 func TestKMeansGeoInertia(t *testing.T) {
 	X, ref := loadGeo(t)
 	ks := []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}
 	if testing.Short() {
 		ks = []int{2, 5, 8, 10, 13, 16, 20}
 	}
+	const tol = 0.005
 	for _, k := range ks {
 		want := ref.Inertia[strconv.Itoa(k)]
-		tol := 0.005
-		if k == 19 {
-			tol = 0.01
-		}
 		km := NewKMeans(k, 42)
 		if err := km.Fit(X); err != nil {
 			t.Fatal(err)
@@ -75,8 +69,8 @@ func TestKMeansGeoInertia(t *testing.T) {
 			t.Errorf("K=%d: inertia %.3f is %.2f%% above scikit-learn's %.3f (allowed %.1f%%)",
 				k, km.Inertia, 100*(km.Inertia/want-1), want, 100*tol)
 		}
-		t.Logf("K=%2d inertia %10.3f  scikit-learn %10.3f  ratio %.4f  %d iterations  %d Hartigan passes",
-			k, km.Inertia, want, km.Inertia/want, km.NIter, km.NSweeps)
+		t.Logf("K=%2d inertia %10.3f  scikit-learn %10.3f  ratio %.4f  %d iterations  %d Hartigan passes  %d escapes",
+			k, km.Inertia, want, km.Inertia/want, km.NIter, km.NSweeps, km.NSwaps)
 	}
 }
 
@@ -189,6 +183,13 @@ func TestKMeansErrors(t *testing.T) {
 	}
 }
 
+// hartigan runs the Hartigan passes alone on a Lloyd result, in place.
+func hartigan(X *ml.Matrix, k, maxSweeps int, r *run) {
+	h := newHartiganState(X, k, r.labels, r.centers)
+	h.converge(maxSweeps)
+	h.store(r)
+}
+
 // TestHartiganLeavesLloydFixedPoint: {0, 2 | 2.4, 4} is a Lloyd fixed point
 // (2 is nearer 1 than 3.2) with inertia 3.28, but moving 2 to the right
 // shrinks the left cluster's spread by 2·1² and grows the right one's by only
@@ -211,23 +212,46 @@ func TestHartiganLeavesLloydFixedPoint(t *testing.T) {
 
 // TestKMeansHartiganGeo: on the housing coordinates the refined fit is no
 // worse than Lloyd's from the same seeds, its centres are exactly the
-// cluster means, and no single row move lowers the inertia.
+// cluster means, no single row move lowers the inertia, and it does not
+// depend on GOMAXPROCS. (Seed 3 is one whose winning restart keeps
+// escapes, so they are covered too.)
 func TestKMeansHartiganGeo(t *testing.T) {
 	X, _ := loadGeo(t)
 	const k = 9
-	plain := &KMeans{K: k, NInit: 3, Seed: 5, Algorithm: AlgorithmLloyd}
-	refined := &KMeans{K: k, NInit: 3, Seed: 5} // empty Algorithm: Hartigan
+	plain := &KMeans{K: k, NInit: 3, Seed: 3, Algorithm: AlgorithmLloyd}
+	refined := &KMeans{K: k, NInit: 3, Seed: 3} // empty Algorithm: Hartigan
 	if err := plain.Fit(X); err != nil {
 		t.Fatal(err)
 	}
 	if err := refined.Fit(X); err != nil {
 		t.Fatal(err)
 	}
-	if refined.Inertia > plain.Inertia || refined.NSweeps < 1 || plain.NSweeps != 0 {
+	if refined.Inertia > plain.Inertia || refined.NSweeps < 1 || plain.NSweeps != 0 || plain.NSwaps != 0 {
 		t.Errorf("inertia %v after %d passes, Lloyd alone %v after %d", refined.Inertia, refined.NSweeps, plain.Inertia, plain.NSweeps)
 	}
-	t.Logf("K=%d best of 3: Lloyd %.3f, refined %.3f (%d passes)", k, plain.Inertia, refined.Inertia, refined.NSweeps)
-	labels := refined.Labels()
+	if refined.NSwaps < 1 {
+		t.Errorf("no escape kept: the test no longer covers them")
+	}
+	prev := runtime.GOMAXPROCS(1)
+	one := &KMeans{K: k, NInit: 3, Seed: 3}
+	err := one.Fit(X)
+	runtime.GOMAXPROCS(prev)
+	if err != nil || !sameBits(one.Centers, refined.Centers) || one.Inertia != refined.Inertia || one.NSwaps != refined.NSwaps {
+		t.Errorf("GOMAXPROCS(1) changed the fit (%v)", err)
+	}
+	t.Logf("K=%d best of 3: Lloyd %.3f, refined %.3f (%d passes, %d escapes)", k, plain.Inertia, refined.Inertia, refined.NSweeps, refined.NSwaps)
+	checkHartiganOptimum(t, X, refined)
+	predicted, err := refined.Predict(X)
+	if err != nil || !slices.Equal(predicted, refined.Labels()) {
+		t.Errorf("Predict disagrees with the fitted labels (%v)", err)
+	}
+}
+
+// checkHartiganOptimum checks a fit on two-dimensional X: its centres are
+// exactly the cluster means, and no single row move lowers the inertia.
+func checkHartiganOptimum(t *testing.T, X *ml.Matrix, km *KMeans) {
+	t.Helper()
+	labels, k := km.Labels(), km.K
 	sums := make([]float64, 2*k)
 	counts := make([]float64, k)
 	for i, l := range labels {
@@ -236,8 +260,8 @@ func TestKMeansHartiganGeo(t *testing.T) {
 		counts[l]++
 	}
 	for j, s := range sums {
-		if m := s / counts[j/2]; math.Abs(m-refined.Centers[j]) > 1e-9 {
-			t.Fatalf("centre value %d = %v, cluster mean %v", j, refined.Centers[j], m)
+		if m := s / counts[j/2]; math.Abs(m-km.Centers[j]) > 1e-9 {
+			t.Fatalf("centre value %d = %v, cluster mean %v", j, km.Centers[j], m)
 		}
 	}
 	for i, a := range labels {
@@ -245,22 +269,19 @@ func TestKMeansHartiganGeo(t *testing.T) {
 		if counts[a] < 2 {
 			continue
 		}
-		leave := counts[a] / (counts[a] - 1) * sqDist(x, refined.Centers[2*a:2*a+2])
+		leave := counts[a] / (counts[a] - 1) * sqDist(x, km.Centers[2*a:2*a+2])
 		for b := 0; b < k; b++ {
-			join := counts[b] / (counts[b] + 1) * sqDist(x, refined.Centers[2*b:2*b+2])
+			join := counts[b] / (counts[b] + 1) * sqDist(x, km.Centers[2*b:2*b+2])
 			if b != a && join < leave*(1-1e-9) {
 				t.Fatalf("row %d: moving from %d to %d lowers the inertia by %v", i, a, b, leave-join)
 			}
 		}
 	}
-	predicted, err := refined.Predict(X)
-	if err != nil || !slices.Equal(predicted, labels) {
-		t.Errorf("Predict disagrees with the fitted labels (%v)", err)
-	}
 }
 
-// TestKMeansOldJSON: a model saved before the Algorithm and NSweeps fields
-// existed still loads, predicts the same, and refits with the refinement.
+// TestKMeansOldJSON: a model saved before the Algorithm, NSweeps and NSwaps
+// fields existed still loads, predicts the same, and refits with the
+// refinement.
 func TestKMeansOldJSON(t *testing.T) {
 	X := mustMatrix(t, 6, 1, 0, 0.5, 1, 100, 100.5, 101)
 	km := NewKMeans(2, 1)
@@ -278,6 +299,7 @@ func TestKMeansOldJSON(t *testing.T) {
 	}
 	delete(fields, "algorithm")
 	delete(fields, "n_sweeps")
+	delete(fields, "n_swaps")
 	var old KMeans
 	roundTrip(t, fields, &old)
 	got, err := old.Predict(X)
