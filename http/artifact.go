@@ -1,7 +1,6 @@
 package http
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,12 +36,11 @@ type ArtifactModel struct {
 // the interval's nominal coverage (0 means 0.9).
 func ArtifactDecoder(defaultName string, level float64) Decoder {
 	return func(f *Fetched) (Model, error) {
-		a, err := model.Load(bytes.NewReader(f.Data))
+		a, err := model.Decode(f.Data)
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(f.Data)
-		info := ModelInfo{Name: f.Name, Version: f.Version, SHA256: hex.EncodeToString(sum[:])}
+		info := ModelInfo{Name: f.Name, Version: f.Version, SHA256: fileDigest(f)}
 		if info.Name == "" {
 			info.Name = defaultName
 		}
@@ -52,6 +50,17 @@ func ArtifactDecoder(defaultName string, level float64) Decoder {
 		}
 		return NewArtifactModel(a, info, level)
 	}
+}
+
+// fileDigest is the hex SHA-256 of f.Data: the one the cascade verified
+// and recorded when it has, else computed here (a 10 MB forest takes
+// milliseconds to hash, so once per load is enough).
+func fileDigest(f *Fetched) string {
+	if len(f.SHA256) == 64 {
+		return strings.ToLower(f.SHA256)
+	}
+	sum := sha256.Sum256(f.Data)
+	return hex.EncodeToString(sum[:])
 }
 
 // NewArtifactModel wraps a loaded artifact; info names it.

@@ -3,15 +3,32 @@ package http
 import (
 	"bytes"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"testing"
 )
 
+// benchModelData is the artifact the benchmarks serve: the file named by
+// MLOPS_BENCH_MODEL (e.g. the 128-tree forest `mlops bench serve
+// --save-model` writes) when set, else the small test forest.
+func benchModelData(b *testing.B) []byte {
+	data, _, _ := realArtifact(b)
+	if path := os.Getenv("MLOPS_BENCH_MODEL"); path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return data
+}
+
 // BenchmarkPredictHandler measures the predict route in process (no
 // network): decoding, validation, the model and the response. The fake
-// model isolates the server's own cost; "artifact" adds the real forest.
+// model isolates the server's own cost; "artifact" adds the real forest
+// (MLOPS_BENCH_MODEL=/tmp/rf128.json serves the tuned 128-tree one).
 func BenchmarkPredictHandler(b *testing.B) {
-	data, _, test := realArtifact(b)
+	_, _, test := realArtifact(b)
+	data := benchModelData(b)
 	real, err := ArtifactDecoder("housing", 0.9)(&Fetched{Data: data})
 	if err != nil {
 		b.Fatal(err)

@@ -20,7 +20,9 @@ import (
 type Fetched struct {
 	Data []byte
 	// SHA256 is the digest the bytes must have ("" when the source records
-	// none); the cascade verifies it before decoding.
+	// none); the cascade verifies it before decoding and then sets it to
+	// the bytes' lower-case hex digest, so the decoder need not hash them
+	// again.
 	SHA256 string
 	// Name and Version come from the registry; empty for other sources,
 	// where the decoder takes them from the artifact.
@@ -128,6 +130,7 @@ func (c *Cascade) loadOne(ctx context.Context, src Source) (LoadResult, error) {
 	if f.SHA256 != "" && !strings.EqualFold(f.SHA256, got) {
 		return LoadResult{}, fmt.Errorf("checksum mismatch for %s: recorded sha256 %s, content has %s", f.URI, f.SHA256, got)
 	}
+	f.SHA256 = got
 	if c.Decode == nil {
 		return LoadResult{}, errors.New("no decoder configured")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/housing-mlops/mlops/chart"
 	"github.com/housing-mlops/mlops/config"
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/cluster"
@@ -160,10 +161,15 @@ func (s *Features) plotK(ctx context.Context, sc *StepContext, scores []kScore) 
 	for i, sk := range scores {
 		ks[i], sil[i], inertia[i] = float64(sk.K), sk.Silhouette, sk.Inertia
 	}
-	png, err := linePNG("Elbow method", "K", "inertia", ks, inertia)
-	if err := savePlot(ctx, sc, "elbow.png", png, err); err != nil {
-		return err
+	for _, p := range []struct {
+		key, title, ylabel string
+		ys                 []float64
+	}{{"elbow.svg", "Elbow method", "inertia", inertia}, {"silhouette.svg", "Silhouette by K", "silhouette", sil}} {
+		svg, err := chart.LineChart{Options: plotOptions(p.title, "K", p.ylabel), IntegerX: true,
+			Series: []chart.Series{{Name: p.ylabel, X: ks, Y: p.ys, Class: "s1", Draw: chart.LinesAndDots}}}.SVG()
+		if err := savePlot(ctx, sc, p.key, svg, err); err != nil {
+			return err
+		}
 	}
-	png, err = linePNG("Silhouette by K", "K", "silhouette", ks, sil)
-	return savePlot(ctx, sc, "silhouette.png", png, err)
+	return nil
 }

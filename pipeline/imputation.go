@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/housing-mlops/mlops/chart"
 	"github.com/housing-mlops/mlops/config"
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/frame"
@@ -140,8 +141,9 @@ func (s *Imputation) compare(ctx context.Context, sc *StepContext, X *ml.Matrix,
 		return "", err
 	}
 	sc.Log.Info("imputer chosen", "strategy", chosen, "rmse", rmses[best], "fixed_by_config", p.Strategy != "auto")
-	png, err := barPNG("Imputation strategies (masked validation)", "RMSE", labels, rmses, best)
-	return chosen, savePlot(ctx, sc, "imputation_comparison.png", png, err)
+	svg, err := chart.BarChart{Options: plotOptions("Imputation strategies (masked validation)", "strategy", "RMSE"),
+		Labels: labels, Values: rmses, Highlight: chosen, HighlightNote: "chosen"}.SVG()
+	return chosen, savePlot(ctx, sc, "imputation_comparison.svg", svg, err)
 }
 
 func (s *Imputation) saveImputer(ctx context.Context, sc *StepContext, name string, imp ml.Transformer) error {

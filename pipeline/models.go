@@ -9,6 +9,7 @@ import (
 	"github.com/housing-mlops/mlops/ml/linear"
 	"github.com/housing-mlops/mlops/ml/selection"
 	"github.com/housing-mlops/mlops/ml/tree"
+	"github.com/housing-mlops/mlops/tune"
 )
 
 // buildModel makes an unfitted regressor of family with params named as in
@@ -52,7 +53,7 @@ func buildModel(family string, p selection.Params, seed uint64, workers int) (ml
 		m = tree.New(tree.Params{MaxDepth: r.int("max_depth", 0), MinSamplesSplit: r.int("min_samples_split", 2),
 			MinSamplesLeaf: r.int("min_samples_leaf", 1), MaxFeatures: r.str("max_features", ""), Seed: seed})
 	default:
-		return nil, fmt.Errorf("unknown model family %q", family)
+		return nil, fmt.Errorf("unknown model family %q (want one of %v)", family, tune.Families())
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("%s: %w", family, r.err)

@@ -110,6 +110,7 @@ func TestPipelineEndToEndReducedAndCached(t *testing.T) {
 	}
 	checkArtifact(t, h, reg)
 	checkBestParams(t, h, step(rep, "06_sweep"))
+	checkPlots(t, h)
 	mvs, err := h.store.SearchModelVersions(context.Background(), "housing_price_model")
 	if err != nil || len(mvs) != 1 || mvs[0].SHA256 != reg.Outputs[KeyModel].SHA256 || mvs[0].Stage != mlops.StageStaging {
 		t.Fatalf("versions %+v err %v", mvs, err)

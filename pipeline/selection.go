@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/housing-mlops/mlops/chart"
 	"github.com/housing-mlops/mlops/config"
 	"github.com/housing-mlops/mlops/ml/metrics"
 	"github.com/housing-mlops/mlops/ml/selection"
@@ -172,11 +173,10 @@ func logTable(sc *StepContext, r selectionResult) {
 func (s *Selection) report(ctx context.Context, sc *StepContext, r selectionResult) error {
 	all := map[string]float64{}
 	labels, scores := []string{}, []float64{}
-	best := -1
 	var md strings.Builder
 	fmt.Fprintf(&md, "| family | CV %s | ± std | train MAE | overfit | test MAE | test RMSE | test R² | test MAPE | fit s | params |\n", r.Scoring)
 	md.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for i, f := range r.Families {
+	for _, f := range r.Families {
 		all[f.Family+"_cv_"+r.Scoring] = f.CVScore
 		all[f.Family+"_cv_std"] = f.CVStd
 		all[f.Family+"_train_mae"] = f.TrainMAE
@@ -185,9 +185,6 @@ func (s *Selection) report(ctx context.Context, sc *StepContext, r selectionResu
 			all[f.Family+"_test_"+k] = v
 		}
 		labels, scores = append(labels, f.Family), append(scores, f.CVScore)
-		if f.Family == r.Best {
-			best = i
-		}
 		fmt.Fprintf(&md, "| %s | %.2f | %.2f | %.2f | %v | %.2f | %.2f | %.4f | %.2f | %.1f | %s |\n", f.Family, f.CVScore, f.CVStd,
 			f.TrainMAE, f.Overfit, f.Test["mae"], f.Test["rmse"], f.Test["r2"], f.Test["mape"], f.FitSeconds, selection.FormatParams(f.BestParams))
 	}
@@ -200,6 +197,7 @@ func (s *Selection) report(ctx context.Context, sc *StepContext, r selectionResu
 	if _, err := sc.Write(ctx, "model_comparison.md", []byte(md.String())); err != nil {
 		return err
 	}
-	png, err := barPNG("Model comparison (CV "+r.Scoring+")", r.Scoring, labels, scores, best)
-	return savePlot(ctx, sc, "model_comparison.png", png, err)
+	svg, err := chart.BarChart{Options: plotOptions("Model comparison (CV "+r.Scoring+")", "model family", r.Scoring),
+		Labels: labels, Values: scores, Highlight: r.Best}.SVG()
+	return savePlot(ctx, sc, "model_comparison.svg", svg, err)
 }

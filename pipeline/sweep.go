@@ -69,7 +69,7 @@ func (s *Sweep) Run(ctx context.Context, sc *StepContext) error {
 	if err != nil {
 		return err
 	}
-	val, err := newValidation(data, uint64(s.Cfg.Sweep.RandomState))
+	val, err := newSweepData(data, uint64(s.Cfg.Sweep.RandomState))
 	if err != nil {
 		return err
 	}
@@ -114,14 +114,15 @@ func (s *Sweep) space(family string) (*tune.SweepConfig, error) {
 }
 
 // run executes the sweep, recording each trial as a child run of the step.
-func (s *Sweep) run(ctx context.Context, sc *StepContext, space *tune.SweepConfig, family string, val *validation) (*tune.Result, map[int]trialRun, error) {
+func (s *Sweep) run(ctx context.Context, sc *StepContext, space *tune.SweepConfig, family string, val *SweepData) (*tune.Result, map[int]trialRun, error) {
 	c := s.Cfg.Sweep
 	workers := 1
 	if c.Parallelism == 1 {
 		workers = 0 // one trial at a time: let the model use every core
 	}
-	obj := func(_ context.Context, p map[string]any) (tune.Trial, error) {
-		return newSweepTrial(family, p, uint64(c.RandomState), workers, space.Metric.Name, val)
+	obj, err := SweepObjective(val, family, space.Metric.Name, uint64(c.RandomState), workers)
+	if err != nil {
+		return nil, nil, err
 	}
 	runs := map[int]trialRun{}
 	prog := sc.Progress(c.Trials, "sweep trials")
@@ -217,19 +218,12 @@ func (s *Sweep) finish(ctx context.Context, sc *StepContext, family string, spac
 }
 
 func (s *Sweep) plots(ctx context.Context, sc *StepContext, res *tune.Result) error {
-	dir, err := os.MkdirTemp("", "mlops-sweep-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	for name, draw := range map[string]func(*tune.Result, string) error{
-		"sweep_best_so_far.png": tune.PlotBestSoFar, "sweep_parallel_coordinates.png": tune.PlotParallelCoordinates} {
-		path := dir + "/" + name
-		if err := draw(res, path); err != nil {
-			return fmt.Errorf("plot %s: %w", name, err)
-		}
-		png, err := os.ReadFile(path)
-		if err := savePlot(ctx, sc, name, png, err); err != nil {
+	for _, p := range []struct {
+		key  string
+		draw func(*tune.Result) ([]byte, error)
+	}{{"sweep_best_so_far.svg", tune.BestSoFarSVG}, {"sweep_parallel_coordinates.svg", tune.ParallelCoordinatesSVG}} {
+		svg, err := p.draw(res)
+		if err := savePlot(ctx, sc, p.key, svg, err); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
-// Package postgres is the shared tracking and registry store: mlops.Store
-// over PostgreSQL through pgx's database/sql adapter, for teams that run the
-// pipeline on several machines against one server.
+// Package postgres is the shared store for teams that run on several
+// machines against one server, through pgx's database/sql adapter:
+// mlops.Store (tracking and registry, DB) and sweep.Queue (distributed
+// sweeps, SweepQueue). Both live in one database (or one schema of it) and
+// share its numbered migrations.
 package postgres
 
 import (
@@ -34,6 +36,16 @@ const migrationLockKey = 7_036_466_272
 // Open connects to dsn (postgres://user@host:port/db?sslmode=disable, with
 // optional search_path=schema) and applies pending migrations.
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{DB: sqlstore.New(db, dialect())}, nil
+}
+
+// connect opens dsn, checks the server answers and applies pending
+// migrations: every store of this package starts from a current schema.
+func connect(ctx context.Context, dsn string) (*sql.DB, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -42,12 +54,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	d := dialect()
-	if err := sqlstore.Migrate(ctx, db, d, migrations, "migrations"); err != nil {
+	if err := sqlstore.Migrate(ctx, db, dialect(), migrations, "migrations"); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	return &DB{DB: sqlstore.New(db, d)}, nil
+	return db, nil
 }
 
 func dialect() sqlstore.Dialect {

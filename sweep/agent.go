@@ -25,11 +25,11 @@ const DefaultLease = 30 * time.Second
 // several agents, in as many processes and machines as wanted, on one
 // sweep.
 type Agent struct {
-	Store     *Store
+	Queue     Queue          // where the sweep and its trials live
 	Worker    string         // unique per agent; "" means DefaultWorker()
 	Objective tune.Objective // builds a trial from its parameters
 	Lease     time.Duration  // 0 means DefaultLease; heartbeats come every Lease/3
-	// Tracker, when set and the sweep is tracked (Store.Track), records
+	// Tracker, when set and the sweep is tracked (Track), records
 	// every trial attempt as a child run of the sweep's run.
 	Tracker mlops.Tracker
 	// Poll is the wait before asking again when every remaining trial is
@@ -63,11 +63,11 @@ func ClaimFromContext(ctx context.Context) *Claim {
 
 // Run works sweepID until every trial has finished (nil), Count trials
 // were run (nil), ctx is cancelled (ctx's error; the trial in hand is
-// released for others) or the store fails. A failing objective fails its
+// released for others) or the queue fails. A failing objective fails its
 // trial, not the agent.
 func (a *Agent) Run(ctx context.Context, sweepID string) error {
-	if a.Store == nil || a.Objective == nil {
-		return errors.New("sweep: agent needs a Store and an Objective")
+	if a.Queue == nil || a.Objective == nil {
+		return errors.New("sweep: agent needs a Queue and an Objective")
 	}
 	if a.Worker == "" {
 		a.Worker = DefaultWorker()
@@ -99,7 +99,7 @@ func (a *Agent) Run(ctx context.Context, sweepID string) error {
 // claim asks for a trial until one is free, the sweep is done or ctx ends.
 func (a *Agent) claim(ctx context.Context, sweepID string) (*Claim, error) {
 	for {
-		c, err := a.Store.Claim(ctx, sweepID, a.Worker, a.Lease)
+		c, err := a.Queue.Claim(ctx, sweepID, a.Worker, a.Lease)
 		if !errors.Is(err, ErrNoTrial) {
 			if err != nil && ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -149,10 +149,10 @@ func (a *Agent) work(ctx context.Context, c *Claim) error {
 	}
 	if trialErr != nil {
 		log.Warn("trial failed", "err", trialErr)
-		err = a.Store.Fail(ctx, c, trialErr)
+		err = a.Queue.Fail(ctx, c, trialErr)
 	} else {
 		log.Info("trial done", "metric", res.Metric, "budget", res.Budget, "stopped_early", res.StoppedEarly)
-		err = a.Store.Complete(ctx, c, res)
+		err = a.Queue.Complete(ctx, c, res)
 	}
 	if errors.Is(err, ErrLeaseLost) {
 		log.Warn("result discarded: the trial was taken over", "err", err)
@@ -175,7 +175,7 @@ func (a *Agent) work(ctx context.Context, c *Claim) error {
 func (a *Agent) abandon(c *Claim, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.Store.Release(ctx, c); err != nil && !errors.Is(err, ErrLeaseLost) {
+	if err := a.Queue.Release(ctx, c); err != nil && !errors.Is(err, ErrLeaseLost) {
 		a.Log.Warn("release failed; the trial returns when its lease expires", "trial", c.Index, "err", err)
 	}
 	return cause
@@ -194,7 +194,7 @@ func (a *Agent) heartbeat(ctx context.Context, c *Claim, cancel context.CancelCa
 			return
 		case <-t.C:
 		}
-		err := a.Store.Heartbeat(ctx, c)
+		err := a.Queue.Heartbeat(ctx, c)
 		if errors.Is(err, ErrLeaseLost) {
 			cancel(ErrLeaseLost)
 			return
@@ -206,8 +206,8 @@ func (a *Agent) heartbeat(ctx context.Context, c *Claim, cancel context.CancelCa
 }
 
 // execute builds and advances the trial. trialErr is the objective's own
-// failure (it fails the trial); infraErr is the store's (lease lost or
-// database error), which leaves the trial to be retried.
+// failure (it fails the trial); infraErr is the queue's or the tracker's
+// (lease lost, database error), which leaves the trial to be retried.
 func (a *Agent) execute(ctx context.Context, c *Claim, tr *trialRun) (res Result, trialErr, infraErr error) {
 	res.Metric = math.NaN()
 	trial, err := guard(func() (tune.Trial, error) { return a.Objective(ctx, copyParams(c.Params)) })
@@ -234,7 +234,7 @@ func (a *Agent) execute(ctx context.Context, c *Claim, tr *trialRun) (res Result
 		if i == len(milestones)-1 {
 			break
 		}
-		stop, err := a.Store.ReportBand(ctx, c, budget, metric)
+		stop, err := a.Queue.ReportBand(ctx, c, budget, metric)
 		if err != nil {
 			return res, nil, err
 		}
@@ -272,7 +272,7 @@ func copyParams(p map[string]any) map[string]any {
 // finish marks the sweep done; the one agent that does so closes the
 // sweep's tracking run with its best result.
 func (a *Agent) finish(ctx context.Context, sweepID string) error {
-	first, err := a.Store.MarkFinished(ctx, sweepID)
+	first, err := a.Queue.MarkFinished(ctx, sweepID)
 	if err != nil || !first {
 		return err
 	}
@@ -280,11 +280,11 @@ func (a *Agent) finish(ctx context.Context, sweepID string) error {
 	if a.Tracker == nil {
 		return nil
 	}
-	sw, err := a.Store.Get(ctx, sweepID)
+	sw, err := a.Queue.Get(ctx, sweepID)
 	if err != nil || sw.RunID == "" {
 		return err
 	}
-	trials, err := a.Store.Trials(ctx, sweepID)
+	trials, err := a.Queue.Trials(ctx, sweepID)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package sweep
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/housing-mlops/mlops"
@@ -50,7 +49,7 @@ func (a *Agent) startRun(ctx context.Context, c *Claim) (*trialRun, error) {
 	if err := a.Tracker.LogBatch(ctx, run.ID, nil, params, nil); err != nil {
 		return nil, fmt.Errorf("sweep %s: trial %d: log params: %w", c.Sweep.ID, c.Index, err)
 	}
-	if err := a.Store.SetRunID(ctx, c, run.ID); err != nil {
+	if err := a.Queue.SetRunID(ctx, c, run.ID); err != nil {
 		r.end(mlops.RunKilled, "lease lost before the trial started")
 		return nil, err
 	}
@@ -73,10 +72,8 @@ func (r *trialRun) result(res Result, trialErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ms := []mlops.Metric{{Key: "budget", Value: float64(res.Budget)}}
-	for k, v := range res.Metrics {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			ms = append(ms, mlops.Metric{Key: k, Value: v, Step: int64(res.Budget)})
-		}
+	for k, v := range FiniteMetrics(res.Metrics) {
+		ms = append(ms, mlops.Metric{Key: k, Value: v, Step: int64(res.Budget)})
 	}
 	tags := []mlops.Tag{{Key: "stopped_early", Value: fmt.Sprint(res.StoppedEarly)}}
 	if trialErr != nil {

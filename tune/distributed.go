@@ -15,9 +15,10 @@ import (
 )
 
 // This file exposes the sweep machinery one trial at a time, for runners
-// that keep the sweep's state elsewhere (package sweep keeps it in
-// PostgreSQL and lets several processes work one sweep). Run does not use
-// it; the two share the samplers and the Hyperband rule.
+// that keep the sweep's state elsewhere (package sweep keeps it in a
+// sweep.Queue, which package postgres implements, and lets several
+// processes work one sweep). Run does not use it; the two share the
+// samplers and the Hyperband rule.
 
 // Sampler proposes the parameters of one trial at a time with the sweep's
 // method (grid, random or TPE), so a trial can be created whenever a worker

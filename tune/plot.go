@@ -3,183 +3,146 @@ package tune
 import (
 	"errors"
 	"fmt"
-	"image/color"
 	"math"
 	"sort"
 	"strconv"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/palette/moreland"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
+	"github.com/housing-mlops/mlops/chart"
 )
 
-// PlotBestSoFar saves a PNG (or SVG/PDF by extension) of each trial's metric
-// and the best-so-far curve against the trial number (1-based).
-func PlotBestSoFar(res *Result, path string) error {
+// BestSoFarSVG draws each trial's metric, completed and early-stopped
+// trials apart, and the best-so-far curve against the trial number
+// (1-based), as a standalone SVG document. Failed trials are left out.
+func BestSoFarSVG(res *Result) ([]byte, error) {
 	if res == nil || len(res.Trials) == 0 {
-		return errors.New("tune: plot: no trials")
+		return nil, errors.New("tune: plot: no trials")
 	}
-	p := plot.New()
-	p.Title.Text = "Sweep progress"
-	p.X.Label.Text = "trial"
-	p.Y.Label.Text = res.Config.Metric.Name
-	var done, stopped, best plotter.XYs
+	done := chart.Series{Name: "completed", Class: "s1", Draw: chart.Dots}
+	stopped := chart.Series{Name: "stopped early (metric at its band)", Class: "muted", Draw: chart.Dots}
+	best := chart.Series{Name: "best so far", Class: "s3", Draw: chart.Steps}
 	for i, t := range res.Trials {
 		if t.Err != nil {
 			continue
 		}
-		pt := plotter.XY{X: float64(i + 1), Y: t.Metric}
+		x := float64(i + 1)
 		if t.StoppedEarly {
-			stopped = append(stopped, pt)
+			stopped.X, stopped.Y = append(stopped.X, x), append(stopped.Y, t.Metric)
 		} else {
-			done = append(done, pt)
+			done.X, done.Y = append(done.X, x), append(done.Y, t.Metric)
 		}
-		if !math.IsNaN(res.BestSoFar[i]) {
-			best = append(best, plotter.XY{X: float64(i + 1), Y: res.BestSoFar[i]})
+		if i < len(res.BestSoFar) {
+			// NaN before the first completed trial: the chart skips it.
+			best.X, best.Y = append(best.X, x), append(best.Y, res.BestSoFar[i])
 		}
 	}
-	if err := addScatter(p, done, color.RGBA{R: 40, G: 90, B: 200, A: 255}, "completed"); err != nil {
-		return err
-	}
-	if err := addScatter(p, stopped, color.RGBA{R: 160, G: 160, B: 160, A: 255}, "stopped early (metric at its band)"); err != nil {
-		return err
-	}
-	if len(best) > 0 {
-		line, err := plotter.NewLine(best)
-		if err != nil {
-			return fmt.Errorf("tune: plot: %w", err)
-		}
-		line.Color = color.RGBA{R: 200, G: 40, B: 40, A: 255}
-		line.Width = vg.Points(2)
-		line.StepStyle = plotter.PreStep
-		p.Add(line)
-		p.Legend.Add("best so far", line)
-	}
-	// Minimising sweeps descend, so the top right is the empty corner.
-	p.Legend.Top = res.Config.Metric.Goal == GoalMinimize
-	p.Add(plotter.NewGrid())
-	return save(p, path, 8, 5)
-}
-
-func addScatter(p *plot.Plot, pts plotter.XYs, c color.Color, label string) error {
-	if len(pts) == 0 {
-		return nil
-	}
-	s, err := plotter.NewScatter(pts)
+	metric := res.Config.Metric.Name
+	svg, err := chart.LineChart{
+		Options:  chart.Options{Title: "Sweep progress: " + metric + " by trial", XLabel: "trial", YLabel: metric, Width: 800, Height: 500, Standalone: true},
+		Series:   []chart.Series{done, stopped, best},
+		IntegerX: true,
+	}.SVG()
 	if err != nil {
-		return fmt.Errorf("tune: plot: %w", err)
+		return nil, fmt.Errorf("tune: plot: %w", err)
 	}
-	s.Color = c
-	p.Add(s)
-	p.Legend.Add(label, s)
-	return nil
+	return []byte(svg), nil
 }
 
-// PlotParallelCoordinates saves a parallel-coordinates chart: one vertical
-// axis per parameter (scaled to its search range, log-scaled for log
-// distributions, categories evenly spaced) plus one for the metric, and one
-// polyline per successful trial coloured by rank from blue (best) to red
-// (worst); rank rather than value so a few very bad trials do not wash the
-// rest into one colour. Early-stopped trials are dashed.
-func PlotParallelCoordinates(res *Result, path string) error {
+// ParallelCoordinatesSVG draws a parallel-coordinates chart as a
+// standalone SVG document: one vertical axis per parameter (scaled to its
+// search range, log-scaled for log distributions, categories evenly
+// spaced) plus one for the metric, and one line per successful trial
+// coloured by rank, yellow best to purple worst; rank rather than value so
+// a few very bad trials do not wash the rest into one colour. The best
+// trials are drawn last, on top; early-stopped trials are dashed.
+func ParallelCoordinatesSVG(res *Result) ([]byte, error) {
 	if res == nil || len(res.Trials) == 0 {
-		return errors.New("tune: plot: no trials")
+		return nil, errors.New("tune: plot: no trials")
 	}
 	ds := dims(res.Config)
 	lo, hi := metricRange(res)
-	if math.IsInf(lo, 0) {
-		return errors.New("tune: plot: no successful trials")
+	if math.IsNaN(lo) {
+		return nil, errors.New("tune: plot: no successful trial with a finite metric")
 	}
-	cmap := moreland.SmoothBlueRed()
-	cmap.SetMin(0)
-	cmap.SetMax(1)
-	p := plot.New()
-	p.Title.Text = "Parameters by " + res.Config.Metric.Name
-	p.Y.Label.Text = "position in search range"
-	ticks := make(plot.ConstantTicks, 0, len(ds)+1)
-	for j, d := range ds {
-		ticks = append(ticks, plot.Tick{Value: float64(j), Label: d.name})
+	metric := res.Config.Metric.Name
+	axes := make([]chart.Axis, 0, len(ds)+1)
+	for _, d := range ds {
+		axes = append(axes, d.axis())
 	}
-	ticks = append(ticks, plot.Tick{Value: float64(len(ds)), Label: res.Config.Metric.Name})
-	p.X.Tick.Marker = ticks
-	p.X.Min, p.X.Max = -0.3, float64(len(ds))+0.3
-	p.Y.Min, p.Y.Max = -0.05, 1.05
+	axes = append(axes, chart.Axis{Name: metric, Ticks: []chart.Tick{{Pos: 0, Label: chart.Num(lo)}, {Pos: 1, Label: chart.Num(hi)}}})
 	ranks := goodnessRanks(res)
-	for i, t := range res.Trials {
-		if t.Err != nil {
-			continue
+	order := make([]int, 0, len(ranks))
+	for i := range res.Trials {
+		if _, ok := ranks[i]; ok {
+			order = append(order, i)
 		}
-		pts := make(plotter.XYs, 0, len(ds)+1)
-		for j, d := range ds {
-			pts = append(pts, plotter.XY{X: float64(j), Y: d.position(t.Params[d.name])})
-		}
-		m := scale(t.Metric, lo, hi)
-		pts = append(pts, plotter.XY{X: float64(len(ds)), Y: m})
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return fmt.Errorf("tune: plot: %w", err)
-		}
-		c, err := cmap.At(ranks[i])
-		if err != nil {
-			return fmt.Errorf("tune: plot: colour: %w", err)
-		}
-		line.Color = c
-		line.Width = vg.Points(1.2)
-		if t.StoppedEarly {
-			line.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
-		}
-		p.Add(line)
 	}
-	if err := addAxisLabels(p, ds, lo, hi); err != nil {
-		return err
+	sort.SliceStable(order, func(a, b int) bool { return ranks[order[a]] > ranks[order[b]] })
+	lines := make([]chart.Polyline, 0, len(order))
+	for _, i := range order {
+		t := res.Trials[i]
+		pos := make([]float64, 0, len(ds)+1)
+		for _, d := range ds {
+			pos = append(pos, d.position(t.Params[d.name]))
+		}
+		pos = append(pos, scale(t.Metric, lo, hi))
+		lines = append(lines, chart.Polyline{
+			Name:   "trial " + strconv.Itoa(i+1) + ": " + metric + " " + chart.Num(t.Metric),
+			Pos:    pos,
+			Colour: 1 - ranks[i],
+			Dashed: t.StoppedEarly,
+		})
 	}
-	return save(p, path, float64(2+1.6*float64(len(ds)+1)), 5)
-}
-
-// addAxisLabels writes each axis's low and high value at its ends.
-func addAxisLabels(p *plot.Plot, ds []dim, lo, hi float64) error {
-	var xys plotter.XYs
-	var labels []string
-	for j, d := range ds {
-		bottom, top := d.endLabels()
-		xys = append(xys, plotter.XY{X: float64(j), Y: 0}, plotter.XY{X: float64(j), Y: 1})
-		labels = append(labels, bottom, top)
-	}
-	xys = append(xys, plotter.XY{X: float64(len(ds)), Y: 0}, plotter.XY{X: float64(len(ds)), Y: 1})
-	labels = append(labels, formatNum(lo), formatNum(hi))
-	l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+	svg, err := chart.ParallelChart{
+		Options: chart.Options{Title: "Parameters by " + metric + " (yellow: best rank; dashed: stopped early)",
+			YLabel: "position in search range", Width: 160 + 150*float64(len(axes)), Height: 500, Standalone: true},
+		Axes:  axes,
+		Lines: lines,
+	}.SVG()
 	if err != nil {
-		return fmt.Errorf("tune: plot: %w", err)
+		return nil, fmt.Errorf("tune: plot: %w", err)
 	}
-	p.Add(l)
-	return nil
+	return []byte(svg), nil
 }
 
-func (d dim) endLabels() (string, string) {
+// axis is the chart axis of a parameter: its bounds at the ends, every
+// category at its place, a constant in the middle.
+func (d dim) axis() chart.Axis {
+	a := chart.Axis{Name: d.name}
 	switch d.kind {
 	case dimConst:
-		return fmt.Sprint(d.spec.Value), ""
+		a.Ticks = []chart.Tick{{Pos: 0.5, Label: fmt.Sprint(d.spec.Value)}}
 	case dimCat:
-		return fmt.Sprint(d.spec.Values[0]), fmt.Sprint(d.spec.Values[len(d.spec.Values)-1])
+		for _, v := range d.spec.Values {
+			a.Ticks = append(a.Ticks, chart.Tick{Pos: d.position(v), Label: fmt.Sprint(v)})
+		}
+	default:
+		if d.log {
+			a.Name += " (log)"
+		}
+		a.Ticks = []chart.Tick{{Pos: 0, Label: chart.Num(d.lo)}, {Pos: 1, Label: chart.Num(d.hi)}}
 	}
-	return formatNum(d.lo), formatNum(d.hi)
+	return a
 }
 
-// position maps a parameter value to [0, 1] along its axis.
+// position maps a parameter value to [0, 1] along its axis; NaN when the
+// trial has no usable value, which the chart leaves out.
 func (d dim) position(v any) float64 {
 	switch d.kind {
 	case dimConst:
 		return 0.5
 	case dimCat:
-		if len(d.spec.Values) == 1 {
+		i := indexOf(d.spec.Values, v)
+		switch {
+		case i < 0:
+			return math.NaN()
+		case len(d.spec.Values) == 1:
 			return 0.5
 		}
-		return float64(max(indexOf(d.spec.Values, v), 0)) / float64(len(d.spec.Values)-1)
+		return float64(i) / float64(len(d.spec.Values)-1)
 	}
 	x, ok := toFloat(v)
 	if !ok {
-		return 0.5
+		return math.NaN()
 	}
 	if d.log {
 		return scale(math.Log(x), math.Log(d.lo), math.Log(d.hi))
@@ -219,21 +182,14 @@ func scale(x, lo, hi float64) float64 {
 	return (x - lo) / (hi - lo)
 }
 
+// metricRange is the range of the successful trials' finite metrics (NaN,
+// NaN if none).
 func metricRange(res *Result) (float64, float64) {
-	lo, hi := math.Inf(1), math.Inf(-1)
+	var ms []float64
 	for _, t := range res.Trials {
 		if t.Err == nil {
-			lo, hi = math.Min(lo, t.Metric), math.Max(hi, t.Metric)
+			ms = append(ms, t.Metric)
 		}
 	}
-	return lo, hi
-}
-
-func formatNum(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
-
-func save(p *plot.Plot, path string, wInch, hInch float64) error {
-	if err := p.Save(vg.Length(wInch)*vg.Inch, vg.Length(hInch)*vg.Inch, path); err != nil {
-		return fmt.Errorf("tune: plot: save %s: %w", path, err)
-	}
-	return nil
+	return chart.Extent(ms)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/blob"
+	"github.com/housing-mlops/mlops/chart"
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/cluster"
 	"github.com/housing-mlops/mlops/monitor"
@@ -150,6 +151,17 @@ type fixture struct {
 	changedMu sync.Mutex
 }
 
+// svgBytes is an elbow chart as the pipeline stores it.
+func svgBytes(t testing.TB) []byte {
+	svg, err := chart.LineChart{Options: chart.Options{Title: "Elbow <method>", XLabel: "K", YLabel: "inertia", Width: 800, Height: 500, Standalone: true},
+		IntegerX: true, Series: []chart.Series{{Name: "inertia", X: []float64{2, 3, 4, 5}, Y: []float64{9e5, 5e5, 3e5, 2.6e5}, Class: "s1", Draw: chart.LinesAndDots}}}.SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(svg)
+}
+
+// pngBytes is a plot as runs recorded before the pipeline drew SVG have it.
 func pngBytes(t testing.TB) []byte {
 	img := image.NewRGBA(image.Rect(0, 0, 80, 50))
 	for x := 0; x < 80; x++ {
@@ -228,7 +240,9 @@ func (fx *fixture) seedPipeline(t testing.TB, expID string, start time.Time, k i
 		ms := []mlops.Metric{{Key: metricStepSecs, Value: float64(10 * (i + 1))}}
 		if name == "04_features" {
 			ms = append(ms, mlops.Metric{Key: "silhouette", Value: 0.5 + 0.1*float64(k)})
-			_, err := fx.art.Put(ctx, "runs/"+s.ID+"/plots/elbow.png", bytes.NewReader(pngBytes(t)))
+			_, err := fx.art.Put(ctx, "runs/"+s.ID+"/plots/elbow.svg", bytes.NewReader(svgBytes(t)))
+			must(t, err)
+			_, err = fx.art.Put(ctx, "runs/"+s.ID+"/plots/legacy.png", bytes.NewReader(pngBytes(t)))
 			must(t, err)
 		}
 		must(t, db.LogBatch(ctx, s.ID, ms, nil, nil))

@@ -5,37 +5,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// fmtNum prints a number with at most 4 significant decimals, the way a
-// person reads a metric; NaN and infinities are spelled out.
-func fmtNum(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "—"
-	case math.IsInf(v, 1):
-		return "∞"
-	case math.IsInf(v, -1):
-		return "−∞"
-	}
-	a := math.Abs(v)
-	switch {
-	case a == 0:
-		return "0"
-	case a >= 1e6 || a < 1e-3:
-		return strconv.FormatFloat(v, 'g', 4, 64)
-	case a >= 1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	s := strconv.FormatFloat(v, 'f', 4, 64)
-	s = strings.TrimRight(s, "0")
-	return strings.TrimSuffix(s, ".")
-}
+	"github.com/housing-mlops/mlops/chart"
+)
 
 // fmtMoney prints a price in dollars with thousands separators.
 func fmtMoney(v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmtNum(v)
+		return chart.Num(v)
 	}
 	neg := v < 0
 	s := strconv.FormatInt(int64(math.Round(math.Abs(v))), 10)

@@ -55,30 +55,7 @@ func TestFormatting(t *testing.T) {
 			t.Errorf("fmtMoney(%v) = %q, want %q", c.v, got, c.want)
 		}
 	}
-	for _, c := range []struct {
-		v    float64
-		want string
-	}{{0.12345, "0.1235"}, {47000, "47000"}, {1.5, "1.5"}, {math.NaN(), "—"}, {2e-5, "2e-05"}, {3e7, "3e+07"}} {
-		if got := fmtNum(c.v); got != c.want {
-			t.Errorf("fmtNum(%v) = %q, want %q", c.v, got, c.want)
-		}
-	}
 	if got := fmtDur(0.0042); got != "4 ms" {
 		t.Errorf("fmtDur %q", got)
-	}
-}
-
-func TestNiceTicksAndColour(t *testing.T) {
-	ticks := niceTicks(47000, 51000, 4)
-	if len(ticks) != 5 || ticks[0] != 47000 || ticks[4] != 51000 {
-		t.Errorf("ticks %v", ticks)
-	}
-	for _, tk := range niceTicks(0.013, 0.97, 5) {
-		if tk < 0.013 || tk > 0.97 {
-			t.Errorf("tick %v outside the range", tk)
-		}
-	}
-	if colour(0) != "#440154" || colour(1) != "#fde725" || colour(math.NaN()) != "#999" {
-		t.Errorf("colours %s %s", colour(0), colour(1))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"html"
 	"html/template"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/housing-mlops/mlops/chart"
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/cluster"
 	"github.com/housing-mlops/mlops/ml/model"
@@ -229,13 +229,10 @@ func mapSVG(d MapData, mk marker) template.HTML {
 	if mk.Valid {
 		lons, lats = append(lons, mk.Lon), append(lats, mk.Lat)
 	}
-	x0, x1 := extent(lons)
-	y0, y1 := extent(lats)
-	var s svgw
-	if math.IsNaN(x0) {
-		s.open(w, 300, "Map of training districts", "map")
-		s.text(w/2, 150, "middle", "empty", "no districts to draw")
-		return s.close()
+	x0, x1 := chart.Extent(lons)
+	y0, y1 := chart.Extent(lats)
+	if math.IsNaN(x0) || math.IsNaN(y0) {
+		return template.HTML(chart.Message(chart.Options{Title: "Map of training districts", Width: w, Height: 300}, "map", "no districts to draw"))
 	}
 	// Equirectangular with the longitude shrunk by cos(latitude): shapes
 	// look right at Californian latitudes without a projection library.
@@ -245,46 +242,70 @@ func mapSVG(d MapData, mk marker) template.HTML {
 	h := (y1-y0)*pxPerUnit + 2*pad + 40
 	sx := func(lon float64) float64 { return pad + (lon-x0)*k*pxPerUnit }
 	sy := func(lat float64) float64 { return pad + (y1-lat)*pxPerUnit }
-	s.open(w, h, "Training districts by longitude and latitude, coloured by "+d.ValueName, "map")
-	v0, v1 := extent(vals)
+	s := chart.Open(w, h, "Training districts by longitude and latitude, coloured by "+d.ValueName, "map", false)
+	v0, v1 := chart.Extent(vals)
+	mapDistricts(s, d.Districts, v0, v1, sx, sy)
+	mapCentres(s, d.Centres, sx, sy)
+	if mk.Valid {
+		x, y := sx(mk.Lon), sy(mk.Lat)
+		s.Group("marker", "predicted district: "+fmtMoney(mk.Value))
+		s.Circle(x, y, 9, chart.Style{Class: "marker"})
+		s.Circle(x, y, 3, chart.Style{Class: "marker-dot"})
+		s.End()
+	}
+	mapLegend(s, w, h, v0, v1, d.ValueName)
+	return template.HTML(s.Close())
+}
+
+// mapDistricts draws the districts, one path per colour step of their
+// value in [v0, v1]; a district without a finite position has no place
+// on the map and is left out.
+func mapDistricts(s *chart.Doc, ds []District, v0, v1 float64, sx, sy func(float64) float64) {
 	const steps = 9
-	paths := make([]strings.Builder, steps)
-	for _, p := range d.Districts {
+	paths := make([]chart.Path, steps)
+	for _, p := range ds {
+		if !chart.Finite(p.Lon) || !chart.Finite(p.Lat) {
+			continue
+		}
 		t := 0.0
-		if v1 > v0 {
+		if v1 > v0 && chart.Finite(p.Value) {
 			t = (p.Value - v0) / (v1 - v0)
 		}
 		b := min(int(t*steps), steps-1)
-		paths[b].WriteString("M" + f(sx(p.Lon)) + " " + f(sy(p.Lat)) + "h0")
+		paths[b].Dot(sx(p.Lon), sy(p.Lat))
 	}
 	for i := range paths {
-		if paths[i].Len() > 0 {
-			fmt.Fprintf(&s.Builder, `<path d="%s" stroke="%s" class="dots"/>`, paths[i].String(), colour((float64(i)+0.5)/steps))
+		if !paths[i].Empty() {
+			s.Path(&paths[i], chart.Style{Class: "dots", Stroke: chart.Viridis((float64(i) + 0.5) / steps)})
 		}
 	}
-	for i, c := range d.Centres {
-		x, y := sx(c.Lon), sy(c.Lat)
-		fmt.Fprintf(&s.Builder, `<path d="M%s %sl10 10m0 -10l-10 10" class="centre"><title>cluster %d: %s, %s</title></path>`,
-			f(x-5), f(y-5), i, fmtNum(c.Lon), fmtNum(c.Lat))
-	}
-	if mk.Valid {
-		x, y := sx(mk.Lon), sy(mk.Lat)
-		fmt.Fprintf(&s.Builder, `<g id="marker"><circle cx="%s" cy="%s" r="9" class="marker"/><circle cx="%s" cy="%s" r="3" class="marker-dot"/><title>predicted district: %s</title></g>`,
-			f(x), f(y), f(x), f(y), html.EscapeString(fmtMoney(mk.Value)))
-	}
-	mapLegend(&s, w, h, v0, v1, d.ValueName)
-	return s.close()
 }
 
-func mapLegend(s *svgw, w, h, v0, v1 float64, name string) {
+// mapCentres draws the cluster centres as crosses.
+func mapCentres(s *chart.Doc, cs []Centre, sx, sy func(float64) float64) {
+	for i, c := range cs {
+		if !chart.Finite(c.Lon) || !chart.Finite(c.Lat) {
+			continue
+		}
+		x, y := sx(c.Lon), sy(c.Lat)
+		var p chart.Path
+		p.MoveTo(x-5, y-5)
+		p.LineTo(x+5, y+5)
+		p.MoveTo(x+5, y-5)
+		p.LineTo(x-5, y+5)
+		s.Path(&p, chart.Style{Class: "centre", Title: "cluster " + strconv.Itoa(i) + ": " + chart.Num(c.Lon) + ", " + chart.Num(c.Lat)})
+	}
+}
+
+func mapLegend(s *chart.Doc, w, h, v0, v1 float64, name string) {
 	const lw = 240.0
 	x := w - lw - 16
 	y := h - 30
 	for i := 0; i < 24; i++ {
-		fmt.Fprintf(&s.Builder, `<rect x="%s" y="%s" width="%s" height="10" fill="%s"/>`, f(x+float64(i)*lw/24), f(y), f(lw/24+0.5), colour(float64(i)/23))
+		s.Rect(x+float64(i)*lw/24, y, lw/24+0.5, 10, chart.Style{Fill: chart.Viridis(float64(i) / 23)})
 	}
-	s.text(x, y+22, "start", "tick", fmtNum(v0))
-	s.text(x+lw, y+22, "end", "tick", fmtNum(v1))
-	s.text(x+lw/2, y-4, "middle", "tick", name)
-	s.text(16, y+10, "start", "tick", "× cluster centre   ◯ predicted district")
+	s.Text(x, y+22, chart.Start, "tick", chart.Num(v0))
+	s.Text(x+lw, y+22, chart.End, "tick", chart.Num(v1))
+	s.Text(x+lw/2, y-4, chart.Middle, "tick", name)
+	s.Text(16, y+10, chart.Start, "tick", "× cluster centre   ◯ predicted district")
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/housing-mlops/mlops/chart"
 )
 
 // The monitoring page shows rates and recent latency quantiles, which need
@@ -120,7 +122,7 @@ func (h *handler) driftValues(out *monitorJSON, st MonitorStats) {
 		v["drift"] = "DATASET DRIFT"
 	}
 	v["drift-detail"] = strconv.Itoa(rep.DriftedFeatures) + " of " + strconv.Itoa(len(rep.Features)) +
-		" features drifted (dataset drift at " + fmtNum(rep.DriftShareThreshold*100) + " %)."
+		" features drifted (dataset drift at " + chart.Num(rep.DriftShareThreshold*100) + " %)."
 	if rep.ReferenceRows > 0 {
 		v["drift-detail"] += " " + strconv.Itoa(rep.CurrentRows) + " recent rows against " + strconv.Itoa(rep.ReferenceRows) + " reference rows."
 	}
@@ -206,11 +208,14 @@ func historyCharts(hist []sample) (template.HTML, template.HTML) {
 			p99 = append(p99, quantile(d, 0.99)*1000)
 		}
 	}
-	r := lineChart("Predict requests per second", "seconds ago", "requests/s", []series{{Name: "rate", X: t, Y: rate, Class: "s1"}}, 640, 220)
-	l := lineChart("Predict latency quantiles", "seconds ago", "ms", []series{
+	ro := chart.Options{Title: "Predict requests per second", XLabel: "seconds ago", YLabel: "requests/s", Width: 640, Height: 220}
+	r, err := chart.LineChart{Options: ro, Series: []chart.Series{{Name: "rate", X: t, Y: rate, Class: "s1"}}}.SVG()
+	rateChart := inline(r, err, ro, "line", "no data yet")
+	lo := chart.Options{Title: "Predict latency quantiles", XLabel: "seconds ago", YLabel: "ms", Width: 640, Height: 220}
+	l, err := chart.LineChart{Options: lo, Series: []chart.Series{
 		{Name: "p50", X: t, Y: p50, Class: "s1"}, {Name: "p95", X: t, Y: p95, Class: "s2"}, {Name: "p99", X: t, Y: p99, Class: "s3"},
-	}, 640, 220)
-	return r, l
+	}}.SVG()
+	return rateChart, inline(l, err, lo, "line", "no data yet")
 }
 
 // predictionChart draws the distribution of the predicted prices.
@@ -226,15 +231,20 @@ func predictionChart(h Histogram) template.HTML {
 			labels = append(labels, "all")
 		}
 	}
-	return barChart("Distribution of predicted prices", "predicted price", labels, h.Counts, 640, 220)
+	o := chart.Options{Title: "Distribution of predicted prices", XLabel: "predicted price", YLabel: "predictions", Width: 640, Height: 220}
+	if h.Total() == 0 {
+		return template.HTML(chart.Message(o, "bars", "no data yet"))
+	}
+	svg, err := chart.BarChart{Options: o, Labels: labels, Values: h.Counts}.SVG()
+	return inline(svg, err, o, "bars", "no data yet")
 }
 
 // shortMoney prints 450000 as 450k for axis labels.
 func shortMoney(v float64) string {
 	if math.Abs(v) >= 1000 {
-		return fmtNum(math.Round(v/1000)) + "k"
+		return chart.Num(math.Round(v/1000)) + "k"
 	}
-	return fmtNum(v)
+	return chart.Num(v)
 }
 
 func (h *handler) monitoringPage(w http.ResponseWriter, r *http.Request) {

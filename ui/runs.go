@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/housing-mlops/mlops"
+	"github.com/housing-mlops/mlops/chart"
 )
 
 // Tags the pipeline writes (package pipeline, runner.go and sweep.go); the
@@ -189,8 +190,9 @@ func (h *handler) hasTrials(ctx context.Context, run *mlops.Run) bool {
 	return err == nil && len(runs) > 0 && (runs[0].ParentID == run.ID || runs[0].Tags[tagParentRunID] == run.ID)
 }
 
-// plots lists a run's PNG artifacts (the pipeline stores them under
-// runs/<run id>/plots/).
+// plots lists a run's plot artifacts: SVG, drawn by package chart, and
+// PNG from runs recorded before the pipeline drew SVG (the pipeline
+// stores them under runs/<run id>/plots/).
 func (h *handler) plots(ctx context.Context, runID string) []plotLink {
 	if h.deps.Artifacts == nil {
 		return nil
@@ -204,20 +206,34 @@ func (h *handler) plots(ctx context.Context, runID string) []plotLink {
 	var out []plotLink
 	for _, a := range infos {
 		rel := strings.TrimPrefix(a.Path, prefix)
-		if strings.HasSuffix(strings.ToLower(rel), ".png") && rel != a.Path {
-			out = append(out, plotLink{Name: strings.TrimSuffix(path.Base(rel), ".png"), URL: "/ui/runs/" + runID + "/artifacts/" + rel})
+		if plotType(rel) != "" && rel != a.Path {
+			base := path.Base(rel)
+			out = append(out, plotLink{Name: strings.TrimSuffix(base, path.Ext(base)), URL: "/ui/runs/" + runID + "/artifacts/" + rel})
 		}
 	}
 	slices.SortFunc(out, func(a, b plotLink) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// artifact serves one PNG artifact of a run. Only PNG is served, with its
-// own content type, so an artifact can never run as a page of this origin.
+// plotType is the content type of a plot artifact by its name, "" for
+// any other artifact.
+func plotType(rel string) string {
+	switch strings.ToLower(path.Ext(rel)) {
+	case ".svg":
+		return "image/svg+xml"
+	case ".png":
+		return "image/png"
+	}
+	return ""
+}
+
+// artifact serves one plot artifact of a run. Only plots are served, with
+// their own content type; an SVG is also sandboxed without scripts, so an
+// artifact can never run as a page of this origin, even opened directly.
 func (h *handler) artifact(w http.ResponseWriter, r *http.Request) {
 	id, rel := r.PathValue("id"), r.PathValue("path")
-	if h.deps.Artifacts == nil || id == "" || strings.Contains(id, "..") || strings.Contains(rel, "..") ||
-		!strings.HasSuffix(strings.ToLower(rel), ".png") {
+	ct := plotType(rel)
+	if h.deps.Artifacts == nil || id == "" || strings.Contains(id, "..") || strings.Contains(rel, "..") || ct == "" {
 		h.fail(w, r, http.StatusNotFound, "no such artifact")
 		return
 	}
@@ -226,7 +242,11 @@ func (h *handler) artifact(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "no such artifact: "+rel)
 		return
 	}
-	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Type", ct)
+	if ct == "image/svg+xml" {
+		// The chart's embedded stylesheet is all it may use.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	}
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	_, _ = w.Write(b)
 }
@@ -283,7 +303,7 @@ func (h *handler) flatten(ctx context.Context, run *mlops.Run) (map[string]strin
 			params[prefix+k] = v
 		}
 		for _, m := range r.Metrics {
-			metrics[prefix+m.Key] = fmtNum(m.Value)
+			metrics[prefix+m.Key] = chart.Num(m.Value)
 			values[prefix+m.Key] = m.Value
 		}
 	}
@@ -322,9 +342,9 @@ func cmpRows(m [2]map[string]string, vals [2]map[string]float64) []cmpRow {
 
 func signed(d float64) string {
 	if d > 0 {
-		return "+" + fmtNum(d)
+		return "+" + chart.Num(d)
 	}
-	return fmtNum(d)
+	return chart.Num(d)
 }
 
 func orDash(s string, ok bool) string {
@@ -345,7 +365,7 @@ func sortedKV(m map[string]string) []kv {
 func metricKV(ms []mlops.Metric) []kv {
 	out := make([]kv, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, kv{m.Key, fmtNum(m.Value)})
+		out = append(out, kv{m.Key, chart.Num(m.Value)})
 	}
 	slices.SortFunc(out, func(a, b kv) int { return strings.Compare(a.Key, b.Key) })
 	return out

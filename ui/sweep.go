@@ -3,8 +3,6 @@ package ui
 import (
 	"cmp"
 	"context"
-	"fmt"
-	"html"
 	"html/template"
 	"maps"
 	"math"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/housing-mlops/mlops"
+	"github.com/housing-mlops/mlops/chart"
 )
 
 // Trials are the child runs of a sweep run tagged mlops.kind=trial (package
@@ -167,7 +166,7 @@ func buildSweep(run *mlops.Run, children []*mlops.Run, q url.Values) *sweepView 
 	v.BestCurve = bestSoFar(all, v.Metric, v.Goal)
 	v.Parallel = parallelCoords(all, v.Params, v.Metric, v.Goal)
 	if b := bestTrial(all, v.Metric, v.Goal); b != nil {
-		v.BestTrial, v.BestMetric = b.Name, fmtNum(b.Metrics[v.Metric])
+		v.BestTrial, v.BestMetric = b.Name, chart.Num(b.Metrics[v.Metric])
 	}
 	v.Min, v.Max = q.Get("min"), q.Get("max")
 	v.Trials = filterTrials(all, v.Metric, v.Min, v.Max)
@@ -349,73 +348,62 @@ func bestSoFar(ts []trial, metric, goal string) template.HTML {
 		}
 		best = append(best, cur)
 	}
-	return lineChart("Best "+metric+" so far by trial", "trial", metric, []series{
-		{Name: "trial " + metric, X: xs, Y: ys, Class: "pts s2"},
-		{Name: "best so far", X: xs, Y: best, Class: "s1"},
-	}, 640, 280)
+	o := chart.Options{Title: "Best " + metric + " so far by trial", XLabel: "trial", YLabel: metric, Width: 640, Height: 280}
+	svg, err := chart.LineChart{Options: o, IntegerX: true, Series: []chart.Series{
+		{Name: "trial " + metric, X: xs, Y: ys, Class: "s2", Draw: chart.Dots},
+		{Name: "best so far", X: xs, Y: best, Class: "s1", Draw: chart.Steps},
+	}}.SVG()
+	return inline(svg, err, o, "line", "no trial has reported "+metric+" yet")
 }
 
 // parallelCoords draws one vertical axis per parameter and one for the
 // metric, and each trial as a line across them coloured by its metric
 // (yellow is best); stopped trials are dashed.
 func parallelCoords(ts []trial, params []string, metric, goal string) template.HTML {
-	const w, h, mt, mb, ml, mr = 900.0, 320.0, 28.0, 30.0, 40.0, 60.0
-	var s svgw
-	s.open(w, h, "Parallel coordinates of the trials, coloured by "+metric, "parallel")
-	axesNames := append(slices.Clone(params), metric)
-	if len(ts) == 0 || len(axesNames) < 2 {
-		s.text(w/2, h/2, "middle", "empty", "not enough trials or parameters to draw")
-		return s.close()
+	o := chart.Options{Title: "Parallel coordinates of the trials, coloured by " + metric, Width: 900, Height: 320}
+	names := append(slices.Clone(params), metric)
+	if len(ts) == 0 || len(names) < 2 {
+		return template.HTML(chart.Message(o, "parallel", "not enough trials or parameters to draw"))
 	}
-	n := len(axesNames)
-	xOf := func(i int) float64 { return ml + float64(i)*(w-ml-mr)/float64(n-1) }
-	pos := make([]func(trial) (float64, bool), n)
-	for i, name := range axesNames {
-		pos[i] = axisScale(ts, name, i == n-1, mt, h-mb, &s, xOf(i))
+	axes := make([]chart.Axis, len(names))
+	pos := make([]func(trial) float64, len(names))
+	for i, name := range names {
+		axes[i], pos[i] = trialAxis(ts, name, i == len(names)-1)
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
+	ms := make([]float64, 0, len(ts))
 	for _, t := range ts {
-		if x, ok := t.Metrics[metric]; ok && !math.IsNaN(x) {
-			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		if x, ok := t.Metrics[metric]; ok {
+			ms = append(ms, x)
 		}
 	}
+	lo, hi := chart.Extent(ms)
+	lines := make([]chart.Polyline, 0, len(ts))
 	for _, t := range ts {
-		var d strings.Builder
-		for i := range axesNames {
-			y, ok := pos[i](t)
-			if !ok {
-				continue
-			}
-			if d.Len() == 0 {
-				d.WriteString("M")
-			} else {
-				d.WriteString("L")
-			}
-			d.WriteString(f(xOf(i)) + " " + f(y))
-		}
 		x, ok := t.Metrics[metric]
-		c := "#999"
-		if ok && hi > lo {
-			q := (x - lo) / (hi - lo)
+		if !ok {
+			x = math.NaN()
+		}
+		l := chart.Polyline{Name: t.Name + ": " + metric + " " + chart.Num(x), Colour: math.NaN(), Dashed: t.Stopped}
+		for i := range names {
+			l.Pos = append(l.Pos, pos[i](t))
+		}
+		if hi > lo { // NaN metrics stay grey
+			l.Colour = (x - lo) / (hi - lo)
 			if goal != "maximize" {
-				q = 1 - q
+				l.Colour = 1 - l.Colour
 			}
-			c = colour(q)
 		}
-		cls := "pc"
-		if t.Stopped {
-			cls += " stopped"
-		}
-		fmt.Fprintf(&s.Builder, `<path d="%s" stroke="%s" class="%s"><title>%s: %s %s</title></path>`,
-			d.String(), c, cls, html.EscapeString(t.Name), html.EscapeString(metric), fmtNum(x))
+		lines = append(lines, l)
 	}
-	return s.close()
+	svg, err := chart.ParallelChart{Options: o, Axes: axes, Lines: lines}.SVG()
+	return inline(svg, err, o, "parallel", "not enough trials or parameters to draw")
 }
 
-// axisScale draws one axis and returns where a trial's value falls on it.
-// Numeric values are scaled linearly; other values are spread as
-// categories in sorted order.
-func axisScale(ts []trial, name string, isMetric bool, top, bottom float64, s *svgw, x float64) func(trial) (float64, bool) {
+// trialAxis is the axis of one parameter (or the metric) and where a
+// trial falls on it in [0, 1], NaN for a trial without a value. Numeric
+// values are scaled linearly between the least and greatest; other
+// values are spread as categories in sorted order.
+func trialAxis(ts []trial, name string, isMetric bool) (chart.Axis, func(trial) float64) {
 	get := func(t trial) (string, float64, bool) {
 		if isMetric {
 			v, ok := t.Metrics[name]
@@ -432,41 +420,36 @@ func axisScale(ts []trial, name string, isMetric bool, top, bottom float64, s *s
 	cats := map[string]bool{}
 	var vals []float64
 	for _, t := range ts {
-		str, v, ok := get(t)
-		if !ok {
-			continue
-		}
-		if math.IsNaN(v) {
-			numeric = false
-		}
-		cats[str] = true
-		vals = append(vals, v)
-	}
-	s.line(x, top, x, bottom, "axis")
-	s.text(x, top-10, "middle", "label", shortName(name))
-	if numeric {
-		lo, hi := extent(vals)
-		if math.IsNaN(lo) {
-			return func(trial) (float64, bool) { return 0, false }
-		}
-		sy := scale(lo, hi, bottom, top)
-		s.text(x+4, bottom+14, "middle", "tick", fmtNum(lo))
-		s.text(x+4, top+4, "start", "tick", fmtNum(hi))
-		return func(t trial) (float64, bool) {
-			_, v, ok := get(t)
-			return sy(v), ok
+		if str, v, ok := get(t); ok {
+			numeric = numeric && !math.IsNaN(v)
+			cats[str] = true
+			vals = append(vals, v)
 		}
 	}
-	order := slices.Sorted(maps.Keys(cats))
-	idx := map[string]int{}
-	sy := scale(0, float64(max(len(order)-1, 1)), bottom, top)
-	for i, c := range order {
-		idx[c] = i
-		s.text(x+4, sy(float64(i))+4, "start", "tick", c)
+	a := chart.Axis{Name: shortName(name)}
+	var at func(string, float64) float64
+	if lo, hi := chart.Extent(vals); numeric {
+		lin := chart.Linear(lo, hi, 0, 1)
+		at = func(_ string, v float64) float64 { return lin(v) }
+		a.Ticks = []chart.Tick{{Pos: lin(lo), Label: chart.Num(lo)}}
+		if hi > lo {
+			a.Ticks = append(a.Ticks, chart.Tick{Pos: 1, Label: chart.Num(hi)})
+		}
+	} else {
+		order := slices.Sorted(maps.Keys(cats))
+		idx := make(map[string]float64, len(order))
+		spread := chart.Linear(0, float64(max(len(order)-1, 1)), 0, 1)
+		for i, c := range order {
+			idx[c] = spread(float64(i))
+			a.Ticks = append(a.Ticks, chart.Tick{Pos: idx[c], Label: c})
+		}
+		at = func(s string, _ float64) float64 { return idx[s] }
 	}
-	return func(t trial) (float64, bool) {
-		str, _, ok := get(t)
-		return sy(float64(idx[str])), ok
+	return a, func(t trial) float64 {
+		if str, v, ok := get(t); ok {
+			return at(str, v)
+		}
+		return math.NaN()
 	}
 }
 

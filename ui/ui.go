@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/housing-mlops/mlops"
+	"github.com/housing-mlops/mlops/chart"
 	"github.com/housing-mlops/mlops/monitor"
 )
 
@@ -254,7 +255,7 @@ type page struct {
 }
 
 var funcs = template.FuncMap{
-	"num":      fmtNum,
+	"num":      chart.Num,
 	"money":    fmtMoney,
 	"dur":      fmtDur,
 	"when":     fmtTime,
@@ -265,7 +266,7 @@ var funcs = template.FuncMap{
 	"contains": strings.Contains,
 	"metric": func(m map[string]float64, k string) string {
 		if v, ok := m[k]; ok {
-			return fmtNum(v)
+			return chart.Num(v)
 		}
 		return ""
 	},

@@ -397,15 +397,27 @@ func TestModelActionValidation(t *testing.T) {
 func TestRunArtifacts(t *testing.T) {
 	fx := newFixture(t, "")
 	body := fx.get(t, "/ui/runs/"+fx.pipeline[0]).Body.String()
-	src := regexp.MustCompile(`<img src="([^"]+elbow\.png)"`).FindStringSubmatch(body)
+	src := regexp.MustCompile(`<img src="([^"]+elbow\.svg)"`).FindStringSubmatch(body)
 	if src == nil {
 		t.Fatal("no elbow plot on the run page")
 	}
 	rec := fx.get(t, src[1])
-	if rec.Code != 200 || rec.Header().Get("Content-Type") != "image/png" || !bytes.Equal(rec.Body.Bytes(), pngBytes(t)) {
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "image/svg+xml" || !bytes.Equal(rec.Body.Bytes(), svgBytes(t)) {
 		t.Fatalf("%s: %d %q", src[1], rec.Code, rec.Header().Get("Content-Type"))
 	}
-	for _, p := range []string{strings.Replace(src[1], "elbow.png", "missing.png", 1), "/ui/runs/x/artifacts/model.json", "/ui/runs/x/artifacts/..%2f..%2fsecret.png"} {
+	// Opened directly, an SVG runs no script and loads nothing.
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox") || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("SVG artifact served with CSP %q", csp)
+	}
+	// Plots of runs recorded before the SVG charts still show.
+	legacy := strings.Replace(src[1], "elbow.svg", "legacy.png", 1)
+	if !strings.Contains(body, `<img src="`+legacy+`"`) {
+		t.Error("no legacy PNG plot on the run page")
+	}
+	if rec := fx.get(t, legacy); rec.Code != 200 || rec.Header().Get("Content-Type") != "image/png" || !bytes.Equal(rec.Body.Bytes(), pngBytes(t)) {
+		t.Errorf("%s: %d %q", legacy, rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, p := range []string{strings.Replace(src[1], "elbow.svg", "missing.svg", 1), "/ui/runs/x/artifacts/model.json", "/ui/runs/x/artifacts/..%2f..%2fsecret.svg"} {
 		if rec := fx.get(t, p); rec.Code != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", p, rec.Code)
 		}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/housing-mlops/mlops/pipeline"
 	"github.com/housing-mlops/mlops/tune"
 )
 
@@ -75,6 +77,8 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	checks := fs.String("checkpoints", "10,25,50", "trial counts at which to report the best so far")
 	dataSeed := fs.Uint64("data-seed", 42, "seed of the data sample, splits and models (fixed across sweep seeds)")
 	workers := fs.Int("workers", 0, "goroutines per model (0 = all cores)")
+	splitOut := fs.String("split-out", "", "write the fit, validation and test rows (0-based data rows) to this JSON file, "+
+		"to measure another implementation on the same rows (scripts/sklearn_sweep.py)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
@@ -86,15 +90,24 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	d, err := loadSweepData(*data, *target, *dataSeed, *rows)
+	d, rowsUsed, err := loadSweepData(*data, *target, *dataSeed, *rows)
 	if err != nil {
 		return err
+	}
+	if *splitOut != "" {
+		b, err := json.Marshal(rowsUsed)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*splitOut, b, 0o644); err != nil {
+			return fmt.Errorf("--split-out: %w", err)
+		}
 	}
 	base, err := loadSweepConfig(*family, *cfgPath, "")
 	if err != nil {
 		return err
 	}
-	obj, err := housingObjective(*family, base.Metric.Name, d, *dataSeed, *workers)
+	obj, err := pipeline.SweepObjective(d, *family, base.Metric.Name, *dataSeed, *workers)
 	if err != nil {
 		return err
 	}

@@ -254,7 +254,7 @@ func wireLoader(f *serveFlags, log *slog.Logger, w *wired, arts *lazyArtifacts, 
 	if name == "" {
 		name = "model"
 	}
-	deps.Loader = &mlopshttp.Cascade{Sources: sources, Decode: mlopshttp.ArtifactDecoder(name, f.level), Timeout: f.loadTimeout, Logger: log}
+	deps.Loader = &mlopshttp.Cascade{Sources: sources, Decode: mlopshttp.WithMemoryLimit(mlopshttp.ArtifactDecoder(name, f.level)), Timeout: f.loadTimeout, Logger: log}
 	return nil
 }
 
@@ -293,7 +293,7 @@ func wireCanary(f *serveFlags, log *slog.Logger, stable *mlopshttp.RegistrySourc
 	}
 	src := &mlopshttp.RegistrySource{URI: cu, Registry: stable.Registry, Artifacts: arts, Breaker: stable.Breaker}
 	return &mlopshttp.CanaryWatch{
-		Loader: &mlopshttp.Cascade{Sources: []mlopshttp.Source{src}, Decode: mlopshttp.ArtifactDecoder(name, f.level), Timeout: f.loadTimeout, Logger: log},
+		Loader: &mlopshttp.Cascade{Sources: []mlopshttp.Source{src}, Decode: mlopshttp.WithMemoryLimit(mlopshttp.ArtifactDecoder(name, f.level)), Timeout: f.loadTimeout, Logger: log},
 		Watch:  src, Percent: f.canaryPercent,
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/housing-mlops/mlops/ml/selection"
+	"github.com/housing-mlops/mlops/pipeline"
 	"github.com/housing-mlops/mlops/postgres"
 	"github.com/housing-mlops/mlops/sweep"
 	"github.com/housing-mlops/mlops/tune"
@@ -76,12 +77,12 @@ func sweepCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	s, err := sweep.Open(ctx, dsn)
+	s, err := postgres.OpenSweepQueue(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id, err := s.Create(ctx, cfg, *trials, *seed, *family)
+	id, err := sweep.Create(ctx, s, cfg, *trials, *seed, *family)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func sweepCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer tracker.Close()
-	runID, err := s.Track(ctx, tracker, id, *experiment)
+	runID, err := sweep.Track(ctx, s, tracker, id, *experiment)
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func sweepAgent(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	s, err := sweep.Open(ctx, dsn)
+	s, err := postgres.OpenSweepQueue(ctx, dsn)
 	if err != nil {
 		return err
 	}
@@ -173,11 +174,11 @@ func sweepAgent(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	d, err := loadSweepData(*data, *target, *dataSeed, *rows)
+	d, _, err := loadSweepData(*data, *target, *dataSeed, *rows)
 	if err != nil {
 		return err
 	}
-	obj, err := housingObjective(sw.Family, sw.Config.Metric.Name, d, sw.Seed, *workers)
+	obj, err := pipeline.SweepObjective(d, sw.Family, sw.Config.Metric.Name, sw.Seed, *workers)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func sweepAgent(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer tracker.Close()
-	a := &sweep.Agent{Store: s, Worker: *worker, Objective: obj, Lease: *lease, Count: *count, Tracker: tracker,
+	a := &sweep.Agent{Queue: s, Worker: *worker, Objective: obj, Lease: *lease, Count: *count, Tracker: tracker,
 		Log: slog.New(slog.NewTextHandler(stderr, nil))}
 	if err := a.Run(ctx, id); err != nil {
 		return err
@@ -243,7 +244,7 @@ func sweepStatus(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	s, err := sweep.Open(ctx, dsn)
+	s, err := postgres.OpenSweepQueue(ctx, dsn)
 	if err != nil {
 		return err
 	}

@@ -37,11 +37,13 @@ func writeFile(t *testing.T, name, text string) string {
 // trees than its unstopped trials would have.
 func TestBenchSweepJSON(t *testing.T) {
 	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
+	splitOut := filepath.Join(t.TempDir(), "rows.json")
 	r := runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "500", "--trials", "4", "--seeds", "2",
-		"--checkpoints", "2,9", "--json")
+		"--checkpoints", "2,9", "--split-out", splitOut, "--json")
 	if r.code != 0 {
 		t.Fatalf("bench sweep: exit %d\n%s", r.code, r.stderr)
 	}
+	checkSweepRows(t, splitOut, 500)
 	var rep sweepBenchReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
@@ -70,6 +72,35 @@ func TestBenchSweepJSON(t *testing.T) {
 	}
 }
 
+// checkSweepRows checks the --split-out file: disjoint fit, validation and
+// test parts of the sampled data rows, 64/16/20 %.
+func checkSweepRows(t *testing.T, path string, rows int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sr sweepRows
+	if err := json.Unmarshal(b, &sr); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(sr.Fit) != 320 || len(sr.Validation) != 80 || len(sr.Test) != 100 {
+		t.Fatalf("parts of %d, %d and %d rows, want 320, 80 and 100", len(sr.Fit), len(sr.Validation), len(sr.Test))
+	}
+	seen := map[int]bool{}
+	for _, part := range [][]int{sr.Fit, sr.Validation, sr.Test} {
+		for _, i := range part {
+			if seen[i] || i < 0 || i >= 20640 {
+				t.Fatalf("row %d is repeated or not a data row", i)
+			}
+			seen[i] = true
+		}
+	}
+	if len(seen) != rows {
+		t.Fatalf("%d rows in all, want %d", len(seen), rows)
+	}
+}
+
 func TestSweepUsageErrors(t *testing.T) {
 	t.Setenv(envTrackingURI, "")
 	for _, args := range [][]string{
@@ -84,21 +115,6 @@ func TestSweepUsageErrors(t *testing.T) {
 	} {
 		if r := runCLI(t, args...); r.code != 2 {
 			t.Errorf("%v: exit %d, want 2\n%s", args, r.code, r.stderr)
-		}
-	}
-}
-
-func TestSweepModelRejectsUnknownParameters(t *testing.T) {
-	if _, err := sweepModel("random_forest", map[string]any{"n_estimators": 5, "learning_rate": 0.1}, 1, 1); err == nil ||
-		!strings.Contains(err.Error(), "learning_rate") {
-		t.Fatalf("err = %v, want one naming learning_rate", err)
-	}
-	if _, err := sweepModel("random_forest", map[string]any{"max_depth": "deep"}, 1, 1); err == nil {
-		t.Fatal("a string max_depth was accepted")
-	}
-	for _, f := range []string{"random_forest", "gradient_boosting", "decision_tree", "ridge", "lasso"} {
-		if _, err := sweepModel(f, map[string]any{}, 1, 1); err != nil {
-			t.Errorf("%s with defaults: %v", f, err)
 		}
 	}
 }

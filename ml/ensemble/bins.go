@@ -2,7 +2,9 @@ package ensemble
 
 import (
 	"math"
+	"math/bits"
 	"slices"
+	"sync"
 
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/tree"
@@ -15,7 +17,8 @@ const defaultMaxBins = 255
 // histogram pass over one feature reads one contiguous column.
 type binned struct {
 	rows, cols int
-	codes      []uint8     // codes[f*rows+i]: bin of row i in feature f
+	stride     int         // rows rounded up to a power of two
+	codes      []uint8     // codes[f*stride+i]: bin of row i in feature f
 	edges      [][]float64 // edges[f][b]: threshold between bins b and b+1 (x <= edge goes to bin <= b)
 	lo, hi     [][]float64 // lo[f][b], hi[f][b]: smallest and largest training value in bin b
 }
@@ -28,14 +31,50 @@ func (d *binned) cutBetween(f, left, right int) float64 {
 	return tree.Midpoint(d.hi[f][left], d.lo[f][right])
 }
 
-func (d *binned) col(f int) []uint8 { return d.codes[f*d.rows : (f+1)*d.rows] }
+func (d *binned) col(f int) []uint8 { return d.codes[f*d.stride : f*d.stride+d.rows] }
+
+// padded returns column f with its padding: its length is a power of two,
+// so an index masked with len-1 needs no bounds check.
+func (d *binned) padded(f int) []uint8 { return d.codes[f*d.stride : (f+1)*d.stride] }
+
+// SharedBins is the binning of one training matrix shared by the forests
+// fitted on it (the trials of a sweep): binning depends only on the matrix
+// and MaxBins, so it is computed once, by the first forest that needs it,
+// and only read afterwards. Safe for concurrent use.
+type SharedBins struct {
+	x     *ml.Matrix
+	mu    sync.Mutex
+	byMax map[int]*binned
+}
+
+// NewSharedBins returns an empty binning cache for X, which must not be
+// modified while forests use it.
+func NewSharedBins(X *ml.Matrix) *SharedBins {
+	return &SharedBins{x: X, byMax: map[int]*binned{}}
+}
+
+// get returns the binning of X with maxBins bins, computing it on first use.
+func (s *SharedBins) get(X *ml.Matrix, maxBins, workers int) (*binned, bool) {
+	if s == nil || s.x != X {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.byMax[maxBins]
+	if d == nil {
+		d = binMatrix(X, maxBins, workers)
+		s.byMax[maxBins] = d
+	}
+	return d, true
+}
 
 // binMatrix bins every column of X. Columns with at most maxBins distinct
 // values get one bin per value (so splits are exact CART thresholds);
 // others are cut at quantiles, always between distinct values. Columns are
 // independent, so they are binned in parallel without affecting the result.
 func binMatrix(X *ml.Matrix, maxBins, workers int) *binned {
-	d := &binned{rows: X.Rows, cols: X.Cols, codes: make([]uint8, X.Rows*X.Cols),
+	stride := 1 << bits.Len(uint(max(X.Rows-1, 1)))
+	d := &binned{rows: X.Rows, cols: X.Cols, stride: stride, codes: make([]uint8, stride*X.Cols),
 		edges: make([][]float64, X.Cols), lo: make([][]float64, X.Cols), hi: make([][]float64, X.Cols)}
 	_ = ml.ParallelFor(X.Cols, workers, func(f int) error {
 		col := X.Col(f)

@@ -52,7 +52,7 @@ type boostBuilder struct {
 }
 
 func newBoostBuilder(data *binned, rules boostRules, workers int) *boostBuilder {
-	rc := make([]uint8, len(data.codes))
+	rc := make([]uint8, data.rows*data.cols)
 	for f := 0; f < data.cols; f++ {
 		for i, c := range data.col(f) {
 			rc[i*data.cols+f] = c
@@ -260,7 +260,7 @@ func (b *boostBuilder) route(i int) int {
 	node := 0
 	for b.nodes.Feature[node] != tree.Leaf {
 		f := b.nodes.Feature[node]
-		if b.data.codes[int(f)*b.data.rows+i] <= uint8(b.cutBin[node]) {
+		if b.data.codes[int(f)*b.data.stride+i] <= uint8(b.cutBin[node]) {
 			node = int(b.nodes.Left[node])
 		} else {
 			node = int(b.nodes.Right[node])

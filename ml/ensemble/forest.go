@@ -1,10 +1,9 @@
 package ensemble
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/housing-mlops/mlops/ml"
@@ -114,8 +113,9 @@ type RandomForest struct {
 	Importances []ml.Float64s `json:"tree_importances"` // per tree, normalised MDI
 	OOB         *OOBResult    `json:"oob,omitempty"`
 
-	cache *growCache
-	flat  *tree.Flat // prediction layout of Trees, rebuilt by Grow and UnmarshalJSON
+	cache  *growCache
+	shared *SharedBins // binning to take when Grow is called on its matrix
+	flat   *tree.Flat  // prediction layout of Trees, rebuilt by Grow and UnmarshalJSON
 }
 
 // OOBResult is the out-of-bag estimate of generalisation.
@@ -160,21 +160,30 @@ func (f *RandomForest) Fit(X *ml.Matrix, y []float64) error {
 // the training data of the existing trees (Grow rebins them unless they are
 // the very slices of the previous call). Params.NEstimators is left as set.
 func (f *RandomForest) Grow(X *ml.Matrix, y []float64, total int) error {
+	return f.grow(X, y, total, nil, nil)
+}
+
+// GrowPredict is Grow that also adds the new trees' predictions for the rows
+// of V to sum, tree after tree in index order as Predict sums them: when sum
+// held the sum of the earlier trees' predictions, sum[i] / NumTrees() is
+// Predict(V)[i], bit for bit. The rows of V go down each tree while it
+// grows, which costs a fraction of predicting them afterwards; a sweep
+// trial scores its Hyperband bands this way.
+func (f *RandomForest) GrowPredict(X *ml.Matrix, y []float64, total int, V *ml.Matrix, sum []float64) error {
+	if V == nil || V.Cols != X.Cols || len(sum) != V.Rows {
+		return fmt.Errorf("ensemble: GrowPredict wants rows to predict with the %d columns of X and one sum per row", X.Cols)
+	}
+	return f.grow(X, y, total, V, sum)
+}
+
+// grow is Grow, predicting the rows of V (if not nil) into sum.
+func (f *RandomForest) grow(X *ml.Matrix, y []float64, total int, V *ml.Matrix, sum []float64) error {
 	p, err := f.Params.withDefaults()
 	if err != nil {
 		return err
 	}
-	if total < len(f.Trees) {
-		return fmt.Errorf("ensemble: Grow to %d trees, the forest already has %d", total, len(f.Trees))
-	}
-	if err := ml.CheckXY(X, y); err != nil {
-		return fmt.Errorf("ensemble: %w", err)
-	}
-	if len(f.Trees) > 0 && X.Cols != f.NFeatures {
-		return fmt.Errorf("ensemble: Grow on %d columns, the forest was fitted on %d", X.Cols, f.NFeatures)
-	}
-	if X.Rows >= packShift {
-		return fmt.Errorf("ensemble: %d training rows; the forest supports fewer than %d", X.Rows, packShift)
+	if err := f.checkGrow(X, y, total); err != nil {
+		return err
 	}
 	mtry, err := tree.ResolveMaxFeatures(p.MaxFeatures, X.Cols)
 	if err != nil {
@@ -189,21 +198,24 @@ func (f *RandomForest) Grow(X *ml.Matrix, y []float64, total int) error {
 	first := len(f.Trees)
 	newTrees := make([]tree.Nodes, total-first)
 	newImp := make([]ml.Float64s, total-first)
-	// Sample buffers go back to a pool when a tree is done; which buffer a
-	// tree gets does not matter because it is overwritten.
-	var bufs sync.Pool
+	var eval *evalRows
+	var preds [][]float64
+	if V != nil {
+		eval, preds = columnMajor(V), make([][]float64, len(newTrees))
+	}
+	// A worker takes a builder from the pool for each tree; which one it
+	// gets does not matter, as reset overwrites all of its state.
+	builders := sync.Pool{New: func() any { return newForestBuilder(c.data, y, rules) }}
 	_ = ml.ParallelFor(len(newTrees), p.Workers, func(k int) error {
-		i := first + k
-		rng := ml.NewRand(p.Seed, uint64(i))
-		counts := inBag(rng, X.Rows, draws, p.Bootstrap)
-		var buf []sample
-		if v, ok := bufs.Get().(*[]sample); ok {
-			buf = *v
+		b := builders.Get().(*forestBuilder)
+		var pred []float64
+		if eval != nil {
+			pred = make([]float64, eval.rows)
+			preds[k] = pred
 		}
-		b := newForestBuilder(c.data, y, counts, rules, rng, buf)
-		nodes, imp := b.build()
-		newTrees[k], newImp[k] = nodes, imp
-		bufs.Put(&b.buf)
+		b.reset(ml.NewRand(p.Seed, uint64(first+k)), draws, p.Bootstrap, eval, pred)
+		newTrees[k], newImp[k] = b.build()
+		builders.Put(b)
 		return nil
 	})
 	f.NFeatures = X.Cols
@@ -213,8 +225,57 @@ func (f *RandomForest) Grow(X *ml.Matrix, y []float64, total int) error {
 		f.OOB = c.updateOOB(f.Trees, p, draws)
 	}
 	f.flat = tree.Flatten(f.Trees)
+	if V != nil {
+		addInOrder(sum, preds, p.Workers)
+	}
 	return nil
 }
+
+func (f *RandomForest) checkGrow(X *ml.Matrix, y []float64, total int) error {
+	if total < len(f.Trees) {
+		return fmt.Errorf("ensemble: Grow to %d trees, the forest already has %d", total, len(f.Trees))
+	}
+	if err := ml.CheckXY(X, y); err != nil {
+		return fmt.Errorf("ensemble: %w", err)
+	}
+	if len(f.Trees) > 0 && X.Cols != f.NFeatures {
+		return fmt.Errorf("ensemble: Grow on %d columns, the forest was fitted on %d", X.Cols, f.NFeatures)
+	}
+	if X.Rows >= packShift {
+		return fmt.Errorf("ensemble: %d training rows; the forest supports fewer than %d", X.Rows, packShift)
+	}
+	return nil
+}
+
+// columnMajor copies the rows of V column by column.
+func columnMajor(V *ml.Matrix) *evalRows {
+	e := &evalRows{rows: V.Rows, cols: make([]float64, V.Rows*V.Cols)}
+	for i := 0; i < V.Rows; i++ {
+		for j, v := range V.Row(i) {
+			e.cols[j*V.Rows+i] = v
+		}
+	}
+	return e
+}
+
+// addInOrder adds the per-tree predictions to sum, each row taking the trees
+// in index order; rows are split between the workers.
+func addInOrder(sum []float64, preds [][]float64, workers int) {
+	const chunk = 512
+	_ = ml.ParallelFor((len(sum)+chunk-1)/chunk, workers, func(c int) error {
+		lo, hi := c*chunk, min(len(sum), (c+1)*chunk)
+		for _, p := range preds {
+			for i := lo; i < hi; i++ {
+				sum[i] += p[i]
+			}
+		}
+		return nil
+	})
+}
+
+// ShareBins makes Fit and Grow on the matrix of s take its binning instead
+// of binning the matrix again. The forest is the same either way.
+func (f *RandomForest) ShareBins(s *SharedBins) { f.shared = s }
 
 // cacheFor returns the binned training data, reusing the previous call's
 // when Grow is called again with the same slices.
@@ -223,7 +284,11 @@ func (f *RandomForest) cacheFor(X *ml.Matrix, y []float64, p ForestParams) *grow
 	if c != nil && c.x == X && c.x.Rows == X.Rows && len(c.y) == len(y) && &c.y[0] == &y[0] && c.maxBins == p.MaxBins {
 		return c
 	}
-	c = &growCache{x: X, y: y, maxBins: p.MaxBins, data: binMatrix(X, p.MaxBins, p.Workers)}
+	data, ok := f.shared.get(X, p.MaxBins, p.Workers)
+	if !ok {
+		data = binMatrix(X, p.MaxBins, p.Workers)
+	}
+	c = &growCache{x: X, y: y, maxBins: p.MaxBins, data: data}
 	f.cache = c
 	return c
 }
@@ -231,16 +296,34 @@ func (f *RandomForest) cacheFor(X *ml.Matrix, y []float64, p ForestParams) *grow
 // inBag draws a tree's bootstrap sample as per-row draw counts (every row
 // once without bootstrap). It is the first use of the tree's generator, so
 // the out-of-bag pass can redraw it.
-func inBag(rng interface{ IntN(int) int }, n, draws int, bootstrap bool) []uint16 {
-	counts := make([]uint16, n)
+func inBag(rng *rand.Rand, n, draws int, bootstrap bool) []uint16 {
+	return drawBag(rng, draws, bootstrap, make([]uint16, n))
+}
+
+// drawBag is inBag into counts, whose length is the number of rows (below
+// 2³²) and whose contents are overwritten. Each 64-bit output of the
+// generator gives two uniform row indices, by Lemire's multiply-and-reject
+// method on its 32-bit halves, which is unbiased.
+func drawBag(rng *rand.Rand, draws int, bootstrap bool, counts []uint16) []uint16 {
 	if !bootstrap {
 		for i := range counts {
 			counts[i] = 1
 		}
 		return counts
 	}
-	for k := 0; k < draws; k++ {
-		counts[rng.IntN(n)]++
+	clear(counts)
+	n := uint64(len(counts))
+	reject := uint32(-uint32(n) % uint32(n)) // 2³² mod n: low products below it are biased
+	for k := 0; k < draws; {
+		x := rng.Uint64()
+		if m := (x & (1<<32 - 1)) * n; uint32(m) >= reject {
+			counts[m>>32]++
+			k++
+		}
+		if m := (x >> 32) * n; k < draws && uint32(m) >= reject {
+			counts[m>>32]++
+			k++
+		}
 	}
 	return counts
 }
@@ -300,145 +383,6 @@ func r2(y, pred []float64) float64 {
 	return 1 - ssRes/ssTot
 }
 
-// Predict returns the mean of the trees' predictions for each row of X.
-func (f *RandomForest) Predict(X *ml.Matrix) ([]float64, error) {
-	if err := f.checkPredict(X); err != nil {
-		return nil, err
-	}
-	out := make([]float64, X.Rows)
-	if X.Rows <= predictChunk {
-		f.predictRange(X, out, 0, X.Rows)
-		return out, nil
-	}
-	// Big batches (evaluation sets) are split in fixed chunks over the
-	// workers; each row's sum is the same whichever goroutine computes it.
-	chunks := (X.Rows + predictChunk - 1) / predictChunk
-	_ = ml.ParallelFor(chunks, f.Params.Workers, func(c int) error {
-		f.predictRange(X, out, c*predictChunk, min(X.Rows, (c+1)*predictChunk))
-		return nil
-	})
-	return out, nil
-}
-
-// predictChunk is the batch size below which Predict stays on the calling
-// goroutine (serving requests are 1..100 rows).
-const predictChunk = 512
-
-// predictRange fills out[lo:hi] with the forest mean of rows lo..hi-1. Trees
-// are the outer loop so each tree's nodes stay in cache across the rows;
-// every row still sums the trees in index order.
-func (f *RandomForest) predictRange(X *ml.Matrix, out []float64, lo, hi int) {
-	if fl := f.flat; fl != nil && fl.Trees() == len(f.Trees) {
-		data := X.Data[lo*X.Cols : hi*X.Cols]
-		for t := range f.Trees {
-			fl.AddTree(t, data, X.Cols, out[lo:hi])
-		}
-	} else {
-		for t := range f.Trees {
-			for i := lo; i < hi; i++ {
-				out[i] += f.Trees[t].PredictRow(X.Row(i))
-			}
-		}
-	}
-	n := float64(len(f.Trees))
-	for i := lo; i < hi; i++ {
-		out[i] /= n
-	}
-}
-
-func (f *RandomForest) checkPredict(X *ml.Matrix) error {
-	if len(f.Trees) == 0 {
-		return ml.ErrNotFitted
-	}
-	if err := ml.CheckCols(X, f.NFeatures); err != nil {
-		return fmt.Errorf("ensemble: %w", err)
-	}
-	return nil
-}
-
-// PredictQuantiles returns, for each q in qs (in [0, 1]), the q-quantile of
-// the per-tree predictions of every row: out[k][i] is quantile qs[k] for row
-// i (linear interpolation between order statistics, numpy's default). The
-// spread of the trees gives a cheap prediction interval, e.g. qs = {0.05,
-// 0.95} for a 90 % band.
-func (f *RandomForest) PredictQuantiles(X *ml.Matrix, qs []float64) ([][]float64, error) {
-	_, out, err := f.PredictWithQuantiles(X, qs)
-	return out, err
-}
-
-// PredictWithQuantiles returns Predict's means and PredictQuantiles'
-// quantiles from a single pass over the trees (what a serving endpoint
-// reporting a value and an interval needs). The means are bit-identical to
-// Predict's.
-func (f *RandomForest) PredictWithQuantiles(X *ml.Matrix, qs []float64) (mean []float64, quantiles [][]float64, err error) {
-	if err := f.checkPredict(X); err != nil {
-		return nil, nil, err
-	}
-	for _, q := range qs {
-		if !(q >= 0 && q <= 1) {
-			return nil, nil, fmt.Errorf("ensemble: quantile %v is outside [0, 1]", q)
-		}
-	}
-	mean = make([]float64, X.Rows)
-	quantiles = make([][]float64, len(qs))
-	for k := range quantiles {
-		quantiles[k] = make([]float64, X.Rows)
-	}
-	T := len(f.Trees)
-	rows := min(X.Rows, predictChunk)
-	perTree := make([]float64, T*rows) // perTree[t*m+i]: tree t on row lo+i
-	sorted := make([]float64, T)
-	for lo := 0; lo < X.Rows; lo += predictChunk {
-		hi := min(X.Rows, lo+predictChunk)
-		m := hi - lo
-		f.perTree(X, lo, hi, perTree[:T*m])
-		for i := 0; i < m; i++ {
-			sum := 0.0
-			for t := 0; t < T; t++ {
-				v := perTree[t*m+i]
-				sum += v
-				sorted[t] = v
-			}
-			mean[lo+i] = sum / float64(T)
-			slices.Sort(sorted)
-			for k, q := range qs {
-				quantiles[k][lo+i] = quantileSorted(sorted, q)
-			}
-		}
-	}
-	return mean, quantiles, nil
-}
-
-// perTree fills dst[t*m+i] with tree t's prediction for row lo+i, m = hi-lo.
-func (f *RandomForest) perTree(X *ml.Matrix, lo, hi int, dst []float64) {
-	clear(dst)
-	m := hi - lo
-	data := X.Data[lo*X.Cols : hi*X.Cols]
-	fl := f.flat
-	for t := range f.Trees {
-		out := dst[t*m : (t+1)*m]
-		if fl != nil && fl.Trees() == len(f.Trees) {
-			fl.AddTree(t, data, X.Cols, out)
-			continue
-		}
-		for i := range out {
-			out[i] = f.Trees[t].PredictRow(data[i*X.Cols : (i+1)*X.Cols])
-		}
-	}
-}
-
-// quantileSorted interpolates linearly between the order statistics of
-// sorted around position q*(n-1).
-func quantileSorted(sorted []float64, q float64) float64 {
-	pos := q * float64(len(sorted)-1)
-	lo := int(math.Floor(pos))
-	if lo >= len(sorted)-1 {
-		return sorted[len(sorted)-1]
-	}
-	frac := pos - float64(lo)
-	return sorted[lo] + frac*(sorted[lo+1]-sorted[lo])
-}
-
 // FeatureImportances returns the mean of the trees' normalised MDI
 // importances, renormalised to sum to 1 (trees without a split are left out,
 // as in scikit-learn). Nil before Fit.
@@ -456,28 +400,4 @@ func (f *RandomForest) FeatureImportances() []float64 {
 	}
 	tree.Normalise(out)
 	return out
-}
-
-// UnmarshalJSON decodes a saved forest and validates every tree, so a
-// corrupt model file fails at load time rather than at predict time.
-func (f *RandomForest) UnmarshalJSON(data []byte) error {
-	type plain RandomForest
-	var v plain
-	if err := json.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("ensemble: decode random forest: %w", err)
-	}
-	if len(v.Importances) != len(v.Trees) {
-		return fmt.Errorf("ensemble: %d trees but %d importance vectors", len(v.Trees), len(v.Importances))
-	}
-	for t := range v.Trees {
-		if err := v.Trees[t].Validate(v.NFeatures); err != nil {
-			return fmt.Errorf("ensemble: tree %d: %w", t, err)
-		}
-		if len(v.Importances[t]) != v.NFeatures {
-			return fmt.Errorf("ensemble: tree %d has %d importances for %d features", t, len(v.Importances[t]), v.NFeatures)
-		}
-	}
-	*f = RandomForest(v)
-	f.flat = tree.Flatten(f.Trees)
-	return nil
 }

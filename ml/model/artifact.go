@@ -24,6 +24,7 @@ import (
 
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/frame"
+	"github.com/housing-mlops/mlops/ml/internal/rawjson"
 	"github.com/housing-mlops/mlops/ml/preprocess"
 )
 
@@ -65,8 +66,14 @@ type Artifact struct {
 	// at its level; nil for an uncalibrated artifact.
 	Calibration *Calibration
 
-	payload []byte // canonical encoding, set by New and Load
-	sum     string
+	// payload is the canonical encoding, set by New and Load. A loaded
+	// artifact whose regressor can re-encode its own state exactly (see
+	// canonicalDecoder) keeps only the bytes around that state, head and
+	// tail, instead: for a forest that is kilobytes instead of the ~10 MB
+	// of its trees, which the regressor holds anyway.
+	payload    []byte
+	head, tail []byte
+	sum        string
 }
 
 // payload is everything the checksum covers.
@@ -341,22 +348,50 @@ func (a *Artifact) PredictInterval(f *frame.Frame, level float64) (lower, upper 
 	return a.IntervalsFromMatrix(X, pred, level)
 }
 
-// Save writes the artifact file to w.
+// Save writes the artifact file to w. A loaded artifact is written back
+// byte for byte.
 func (a *Artifact) Save(w io.Writer) error {
-	if a.payload == nil {
-		if err := a.seal(); err != nil {
-			return err
-		}
-	}
-	b, err := json.Marshal(envelope{Magic: Magic, FormatVersion: FormatVersion, SHA256: a.sum, Payload: a.payload})
+	payload, err := a.encodedPayload()
 	if err != nil {
-		return fmt.Errorf("model: encode envelope: %w", err)
+		return err
 	}
-	b = append(b, '\n')
+	// The envelope is written by hand: json.Marshal would re-validate and
+	// compact the payload, megabytes for a forest, and compacting a payload
+	// that was loaded in another layout would break its checksum.
+	head := fmt.Sprintf(`{"magic":%q,"format_version":%d,"sha256":%q,"payload":`, Magic, FormatVersion, a.sum)
+	b := make([]byte, 0, len(head)+len(payload)+2)
+	b = append(append(append(b, head...), payload...), "}\n"...)
 	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("model: write: %w", err)
 	}
 	return nil
+}
+
+// encodedPayload returns the payload bytes: the kept encoding, or, for a
+// loaded artifact that kept only head and tail, those around the
+// regressor's state encoded again. The checksum guards that re-encoding:
+// a regressor changed since Load is refused rather than saved under the
+// old identity.
+func (a *Artifact) encodedPayload() ([]byte, error) {
+	if a.payload != nil {
+		return a.payload, nil
+	}
+	if a.head == nil {
+		if err := a.seal(); err != nil {
+			return nil, err
+		}
+		return a.payload, nil
+	}
+	reg, err := encode(a.Regressor, newRegressor)
+	if err != nil {
+		return nil, err
+	}
+	p := make([]byte, 0, len(a.head)+len(reg.State)+len(a.tail))
+	p = append(append(append(p, a.head...), reg.State...), a.tail...)
+	if sum := sha256.Sum256(p); hex.EncodeToString(sum[:]) != a.sum {
+		return nil, fmt.Errorf("model: the %s regressor no longer encodes to the loaded payload (sha256 %s); it was modified after Load", a.ModelKind(), a.sum)
+	}
+	return p, nil
 }
 
 // SaveFile writes the artifact to path atomically (temporary file, then
@@ -382,12 +417,11 @@ func (a *Artifact) SaveFile(path string) error {
 
 // LoadFile reads an artifact file; errors name the path.
 func LoadFile(path string) (*Artifact, error) {
-	fh, err := os.Open(path)
+	data, err := os.ReadFile(path) // sized from the file: one read, no regrowth
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	defer fh.Close()
-	a, err := Load(fh)
+	a, err := Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -401,6 +435,12 @@ func Load(r io.Reader) (*Artifact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: read: %w", err)
 	}
+	return Decode(data)
+}
+
+// Decode is Load from the bytes of an artifact file, which it does not
+// keep or modify (callers that already hold the file save a copy).
+func Decode(data []byte) (*Artifact, error) {
 	if !bytes.HasPrefix(data, magicPrefix) {
 		return nil, errors.New("model: not a model artifact (magic header missing)")
 	}
@@ -418,11 +458,20 @@ func Load(r io.Reader) (*Artifact, error) {
 		return nil, fmt.Errorf("model: artifact format version %d is %s than the supported version %d",
 			env.FormatVersion, rel, FormatVersion)
 	}
-	sum := sha256.Sum256(env.Payload)
-	if got := hex.EncodeToString(sum[:]); got != env.SHA256 {
+	// Hashing a 10 MB payload takes as long as decoding a good part of it:
+	// do both at once. The decoders are robust to any input (a file can be
+	// crafted with a matching checksum anyway), and a checksum mismatch is
+	// still the error reported, whatever decoding made of the bytes.
+	sumc := make(chan string, 1)
+	go func() {
+		sum := sha256.Sum256(env.Payload)
+		sumc <- hex.EncodeToString(sum[:])
+	}()
+	a, err := decodePayload(env.Payload, env.SHA256)
+	if got := <-sumc; got != env.SHA256 {
 		return nil, fmt.Errorf("model: checksum mismatch: payload hashes to %s, header says %s (file corrupted or edited)", got, env.SHA256)
 	}
-	return decodePayload(env.Payload, env.SHA256)
+	return a, err
 }
 
 // splitEnvelope reads the envelope of a file written by Save without
@@ -472,21 +521,42 @@ func isLowerHex(b []byte) bool {
 	return true
 }
 
+// decodePayload decodes a verified payload. The layout Save writes goes
+// through splitPayload, which hands each part to its own decoder, so the
+// multi-megabyte regressor state is scanned once, by the regressor;
+// anything else goes through encoding/json as a whole.
 func decodePayload(p []byte, sum string) (*Artifact, error) {
+	if parts, ok := splitPayload(p); ok {
+		if a, err := parts.decode(p, sum); err == nil {
+			return a, nil
+		}
+		// Fall through: the general decoder gives the precise error.
+	}
 	var pj payloadJSON
 	if err := json.Unmarshal(p, &pj); err != nil {
 		return nil, fmt.Errorf("model: decode payload: %w", err)
 	}
+	reg, _, err := decodeRegressor(pj.Model)
+	if err != nil {
+		return nil, err
+	}
+	a, err := assemble(pj, reg)
+	if err != nil {
+		return nil, err
+	}
+	a.payload, a.sum = bytes.Clone(p), sum
+	return a, nil
+}
+
+// assemble checks decoded parts against each other and builds the
+// artifact.
+func assemble(pj payloadJSON, reg ml.Regressor) (*Artifact, error) {
 	if err := pj.Schema.check(); err != nil {
 		return nil, err
 	}
 	pre, err := decodePreprocessor(pj.Preprocessor)
 	if err != nil {
 		return nil, fmt.Errorf("model: preprocessor: %w", err)
-	}
-	reg, err := decode(pj.Model, newRegressor)
-	if err != nil {
-		return nil, err
 	}
 	if err := checkInputs(pj.Schema, pre); err != nil {
 		return nil, err
@@ -499,5 +569,71 @@ func decodePayload(p []byte, sum string) (*Artifact, error) {
 		return nil, err
 	}
 	return &Artifact{Schema: pj.Schema, Preprocessor: pre, Regressor: reg, Meta: pj.Meta,
-		OutputFeatures: pj.OutputFeatures, Calibration: pj.Calibration, payload: p, sum: sum}, nil
+		OutputFeatures: pj.OutputFeatures, Calibration: pj.Calibration}, nil
+}
+
+// payloadParts are the raw fields of a payload in Save's layout.
+type payloadParts struct {
+	schema, outputs, pre, kind, state, meta, calibration []byte
+	stateAt                                              int // offset of state in the payload
+}
+
+// splitPayload cuts a payload written by Save into its fields without
+// decoding them; ok is false for any other layout.
+func splitPayload(p []byte) (parts payloadParts, ok bool) {
+	c := rawjson.Cursor{Data: p}
+	field := func(lit string, dst *[]byte) bool {
+		if !ok || !c.Lit(lit) {
+			return false
+		}
+		*dst, ok = c.Value()
+		return ok
+	}
+	ok = true
+	ok = field(`{"schema":`, &parts.schema) && field(`,"output_features":`, &parts.outputs) &&
+		field(`,"preprocessor":`, &parts.pre) && field(`,"model":{"kind":`, &parts.kind)
+	if !ok || !c.Lit(`,"state":`) {
+		return parts, false
+	}
+	parts.stateAt = c.Pos
+	ok = field("", &parts.state) && field(`},"meta":`, &parts.meta)
+	if ok && c.Peek(',') {
+		ok = field(`,"calibration":`, &parts.calibration)
+	}
+	return parts, ok && c.Lit("}") && c.Done()
+}
+
+// decode decodes the parts of payload p. When the regressor re-encodes its
+// state exactly, the artifact keeps only the bytes around it.
+func (parts payloadParts) decode(p []byte, sum string) (*Artifact, error) {
+	var pj payloadJSON
+	for _, f := range []struct {
+		raw []byte
+		v   any
+	}{{parts.schema, &pj.Schema}, {parts.outputs, &pj.OutputFeatures}, {parts.pre, &pj.Preprocessor},
+		{parts.kind, &pj.Model.Kind}, {parts.meta, &pj.Meta}, {parts.calibration, &pj.Calibration}} {
+		if f.raw == nil {
+			continue
+		}
+		if err := json.Unmarshal(f.raw, f.v); err != nil {
+			return nil, fmt.Errorf("model: decode payload: %w", err)
+		}
+	}
+	pj.Model.State = parts.state
+	reg, canonical, err := decodeRegressor(pj.Model)
+	if err != nil {
+		return nil, err
+	}
+	a, err := assemble(pj, reg)
+	if err != nil {
+		return nil, err
+	}
+	a.sum = sum
+	if canonical {
+		end := parts.stateAt + len(parts.state)
+		a.head, a.tail = bytes.Clone(p[:parts.stateAt]), bytes.Clone(p[end:])
+	} else {
+		a.payload = bytes.Clone(p)
+	}
+	return a, nil
 }

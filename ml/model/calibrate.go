@@ -182,9 +182,13 @@ func coverage(y, lo, hi []float64) float64 {
 }
 
 // apply turns point predictions and raw bounds (nil for CalibAbsResidual)
-// into calibrated bounds.
+// into calibrated bounds. Raw bounds are overwritten (every caller owns
+// fresh ones), which saves a serving request two allocations.
 func (c *Calibration) apply(pred, lo, hi []float64) (lower, upper []float64) {
-	lower, upper = make([]float64, len(pred)), make([]float64, len(pred))
+	lower, upper = lo, hi
+	if lower == nil || upper == nil {
+		lower, upper = make([]float64, len(pred)), make([]float64, len(pred))
+	}
 	for i, p := range pred {
 		if c.Method == CalibScaledQuantiles {
 			lower[i] = p - c.Scale*math.Max(p-lo[i], 0)

@@ -119,6 +119,32 @@ func decode[T any](c component, fresh func(string) (T, error)) (T, error) {
 	return v, nil
 }
 
+// canonicalDecoder is implemented by regressors whose decoder can tell that
+// the bytes it read are exactly what encoding the result gives (the random
+// forest): an artifact then need not keep those bytes to save itself again.
+type canonicalDecoder interface {
+	DecodeCanonical(data []byte) (canonical bool, err error)
+}
+
+// decodeRegressor decodes a regressor component and reports whether its
+// state was canonical (see canonicalDecoder).
+func decodeRegressor(c component) (ml.Regressor, bool, error) {
+	v, err := newRegressor(c.Kind)
+	if err != nil {
+		return nil, false, err
+	}
+	cd, ok := v.(canonicalDecoder)
+	if !ok {
+		v, err = decode(c, newRegressor)
+		return v, false, err
+	}
+	canonical, err := cd.DecodeCanonical(c.State)
+	if err != nil {
+		return nil, false, fmt.Errorf("model: decode %s: %w", c.Kind, err)
+	}
+	return v, canonical, nil
+}
+
 // blockJSON is the saved form of one preprocess.Block.
 type blockJSON struct {
 	Name      string      `json:"name"`

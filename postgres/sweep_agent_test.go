@@ -1,10 +1,8 @@
-package sweep_test
+package postgres_test
 
 import (
 	"bufio"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -13,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/housing-mlops/mlops"
 	"github.com/housing-mlops/mlops/postgres"
 	"github.com/housing-mlops/mlops/sweep"
+	"github.com/housing-mlops/mlops/sweep/sweeptest"
 	"github.com/housing-mlops/mlops/tune"
 )
 
@@ -48,12 +46,12 @@ func TestHelperProcess(t *testing.T) {
 func helperAgent() int {
 	ctx := context.Background()
 	dsn, worker := os.Getenv(envDSN), os.Getenv(envWorker)
-	store, err := sweep.Open(ctx, dsn)
+	queue, err := postgres.OpenSweepQueue(ctx, dsn)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer store.Close()
+	defer queue.Close()
 	tracker, err := postgres.Open(ctx, dsn)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -76,9 +74,9 @@ func helperAgent() int {
 		if err := waitForFile(ctx, os.Getenv(envGate)); err != nil {
 			return nil, err
 		}
-		return flatTrial{quadLoss(p)}, nil
+		return sweeptest.FlatTrial{V: sweeptest.QuadLoss(p)}, nil
 	}
-	a := &sweep.Agent{Store: store, Worker: worker, Objective: obj, Lease: time.Second,
+	a := &sweep.Agent{Queue: queue, Worker: worker, Objective: obj, Lease: time.Second,
 		Poll: 50 * time.Millisecond, Tracker: tracker}
 	if err := a.Run(ctx, os.Getenv(envSweep)); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
@@ -183,20 +181,15 @@ func parseStarted(t *testing.T, line string) started {
 // from the killed attempt, and every attempt tracked as a child run.
 func TestThreeAgentProcessesSurviveAKill(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshSchema(t)
-	store := openStore(t, dsn)
-	tracker, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tracker.Close()
-	cfg := mustParse(t, quadSweep)
+	dsn := sweepSchema(t)
+	queue := openSweepQueue(t, dsn)
+	tracker := openTracker(t, dsn)
 	const trials = 12
-	id, err := store.Create(ctx, cfg, trials, 3, "")
+	id, err := sweep.Create(ctx, queue, sweeptest.MustParse(t, sweeptest.QuadSweep), trials, 3, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sweepRun, err := store.Track(ctx, tracker, id, "sweeps")
+	sweepRun, err := sweep.Track(ctx, queue, tracker, id, "sweeps")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +247,7 @@ func TestThreeAgentProcessesSurviveAKill(t *testing.T) {
 	}
 
 	checkStarts(t, starts, trials, killed)
-	checkStoredTrials(t, store, id, trials, killed)
+	checkStoredTrials(t, queue, id, trials, killed)
 	checkTracking(t, tracker, sweepRun, trials, killed)
 }
 
@@ -307,9 +300,9 @@ func checkStarts(t *testing.T, starts []started, trials, killed int) {
 	}
 }
 
-func checkStoredTrials(t *testing.T, store *sweep.Store, id string, trials, killed int) {
+func checkStoredTrials(t *testing.T, queue sweep.Queue, id string, trials, killed int) {
 	t.Helper()
-	rows, err := store.Trials(context.Background(), id)
+	rows, err := queue.Trials(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +311,8 @@ func checkStoredTrials(t *testing.T, store *sweep.Store, id string, trials, kill
 	}
 	doneBy := map[string]int{}
 	for i, r := range rows {
-		if r.Index != i || r.Status != sweep.StatusDone || r.Metric != quadLoss(r.Params) || r.Metrics["loss"] != r.Metric {
-			t.Errorf("trial %d = %+v; want done with metric %v", i, r, quadLoss(r.Params))
+		if r.Index != i || r.Status != sweep.StatusDone || r.Metric != sweeptest.QuadLoss(r.Params) || r.Metrics["loss"] != r.Metric {
+			t.Errorf("trial %d = %+v; want done with metric %v", i, r, sweeptest.QuadLoss(r.Params))
 		}
 		wantAttempts := 1
 		if i == killed {
@@ -333,7 +326,7 @@ func checkStoredTrials(t *testing.T, store *sweep.Store, id string, trials, kill
 	if doneBy["a"] != 0 || doneBy["b"] == 0 || doneBy["c"] == 0 {
 		t.Errorf("trials finished per worker: %v; want b and c, not the killed a", doneBy)
 	}
-	sw, err := store.Get(context.Background(), id)
+	sw, err := queue.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,221 +379,5 @@ func checkTracking(t *testing.T, tracker mlops.Tracker, sweepRun string, trials,
 	}
 	if math.IsNaN(best) {
 		t.Error("sweep run has no best_loss metric")
-	}
-}
-
-// TestAgentsShareHyperbandAndTracking runs two in-process agents on a grid
-// sweep with Hyperband: stopped trials stop at a band with the band's
-// metric, the others reach their full budget, and every trial is a child
-// run of the sweep's run.
-func TestAgentsShareHyperbandAndTracking(t *testing.T) {
-	ctx := context.Background()
-	dsn := freshSchema(t)
-	store := openStore(t, dsn)
-	tracker, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tracker.Close()
-	cfg := mustParse(t, hbSweep)
-	id, err := store.Create(ctx, cfg, 0, 1, "curve")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runID, err := store.Track(ctx, tracker, id, "sweeps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Track(ctx, tracker, id, "sweeps"); err == nil {
-		t.Error("a sweep was tracked twice")
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for k := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a := &sweep.Agent{Store: store, Worker: fmt.Sprint("w", k), Objective: curveObjective, Lease: 5 * time.Second,
-				Poll: 20 * time.Millisecond, Tracker: tracker}
-			errs[k] = a.Run(ctx, id)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := store.Trials(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := 0
-	for _, r := range rows {
-		q := float64(r.Params["quality"].(int))
-		switch r.Status {
-		case sweep.StatusStopped:
-			stopped++
-			if (r.Budget != 10 && r.Budget != 30) || r.Metric != q+10/float64(r.Budget) {
-				t.Errorf("stopped trial %d: budget %d metric %v", r.Index, r.Budget, r.Metric)
-			}
-		case sweep.StatusDone:
-			if r.Budget != 90 || r.Metric != q+10.0/90 || r.Metrics["quality"] != q {
-				t.Errorf("done trial %d: budget %d metric %v metrics %v", r.Index, r.Budget, r.Metric, r.Metrics)
-			}
-		default:
-			t.Errorf("trial %d is %s", r.Index, r.Status)
-		}
-	}
-	if stopped == 0 || stopped == len(rows) || len(rows) != 9 {
-		t.Fatalf("%d of %d trials stopped; want some but not all of 9", stopped, len(rows))
-	}
-	// The best quality (1) is never cut: it is the best at every band.
-	sum := sweep.Summarize(cfg, rows)
-	if best := rows[sum.Best]; best.Params["quality"] != 1 || best.Status != sweep.StatusDone {
-		t.Errorf("best trial = %+v, want quality 1 run to the end", best)
-	}
-	children, _, err := tracker.SearchRuns(ctx, mlops.RunFilter{ParentID: runID, MaxResults: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(children) != 9 {
-		t.Fatalf("%d child runs, want 9", len(children))
-	}
-	for _, c := range children {
-		if c.Status != mlops.RunFinished || c.Tags[sweep.TagSweepID] != id {
-			t.Errorf("child run %s: status %s tags %v", c.ID, c.Status, c.Tags)
-		}
-	}
-	hist, err := tracker.MetricHistory(ctx, rows[sum.Best].RunID, "loss")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(hist) != 3 || hist[0].Step != 10 || hist[2].Step != 90 {
-		t.Errorf("best trial's loss history = %+v, want bands 10, 30 and 90", hist)
-	}
-}
-
-// TestAgentSurvivesBadTrials: an objective error and a panic fail their
-// trials, not the agent, which goes on to finish the sweep.
-func TestAgentSurvivesBadTrials(t *testing.T) {
-	ctx := context.Background()
-	store := openStore(t, freshSchema(t))
-	id, err := store.Create(ctx, mustParse(t, quadSweep), 3, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj := func(ctx context.Context, p map[string]any) (tune.Trial, error) {
-		switch sweep.ClaimFromContext(ctx).Index {
-		case 0:
-			return nil, errors.New("boom")
-		case 1:
-			panic("kaput")
-		}
-		return flatTrial{quadLoss(p)}, nil
-	}
-	if err := (&sweep.Agent{Store: store, Objective: obj, Lease: 5 * time.Second}).Run(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := store.Trials(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows[0].Status != sweep.StatusFailed || !strings.Contains(rows[0].Error, "boom") ||
-		rows[1].Status != sweep.StatusFailed || !strings.Contains(rows[1].Error, "panic: kaput") ||
-		rows[2].Status != sweep.StatusDone || rows[2].Worker != sweep.DefaultWorker() {
-		t.Fatalf("trials = %+v", rows)
-	}
-}
-
-// TestAgentCancelledReleasesItsTrial: cancelling the agent hands its trial
-// back at once (queued), instead of leaving it to the lease.
-func TestAgentCancelledReleasesItsTrial(t *testing.T) {
-	store := openStore(t, freshSchema(t))
-	id, err := store.Create(context.Background(), mustParse(t, quadSweep), 1, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	obj := func(ctx context.Context, _ map[string]any) (tune.Trial, error) {
-		cancel()
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	err = (&sweep.Agent{Store: store, Worker: "w", Objective: obj, Lease: time.Minute}).Run(ctx, id)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v, want context.Canceled", err)
-	}
-	rows, err := store.Trials(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows[0].Status != sweep.StatusQueued || !rows[0].LeaseUntil.IsZero() {
-		t.Fatalf("trial after cancel = %+v, want queued without a lease", rows[0])
-	}
-}
-
-// TestAgentThatLosesItsLeaseGivesUp: when another worker takes over an
-// expired trial, the first agent's heartbeat fails, its trial is
-// cancelled, its result would be refused, and it waits for the sweep to end.
-func TestAgentThatLosesItsLeaseGivesUp(t *testing.T) {
-	ctx := context.Background()
-	dsn := freshSchema(t)
-	store := openStore(t, dsn)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	id, err := store.Create(ctx, mustParse(t, quadSweep), 1, 1, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{}, 1)
-	var calls atomic.Int32
-	obj := func(ctx context.Context, _ map[string]any) (tune.Trial, error) {
-		calls.Add(1)
-		started <- struct{}{}
-		<-ctx.Done() // until the heartbeat finds the lease lost
-		return nil, ctx.Err()
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- (&sweep.Agent{Store: store, Worker: "slow", Objective: obj, Lease: 300 * time.Millisecond,
-			Poll: 20 * time.Millisecond}).Run(ctx, id)
-	}()
-	select {
-	case <-started:
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not start its trial")
-	}
-	// Expire the lease by hand (the heartbeat may renew it in between:
-	// retry) and take the trial over.
-	var thief *sweep.Claim
-	deadline := time.Now().Add(10 * time.Second)
-	for thief == nil {
-		if _, err := db.ExecContext(ctx, `UPDATE sweep_trials SET lease_until = now() - interval '1 second'`); err != nil {
-			t.Fatal(err)
-		}
-		thief, err = store.Claim(ctx, id, "thief", time.Minute)
-		if (err != nil && !errors.Is(err, sweep.ErrNoTrial)) || time.Now().After(deadline) {
-			t.Fatalf("takeover: %v", err)
-		}
-	}
-	if err := store.Complete(ctx, thief, sweep.Result{Metric: 1}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("agent: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent still running after the sweep finished")
-	}
-	rows, err := store.Trials(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if calls.Load() != 1 || rows[0].Worker != "thief" || rows[0].Attempts != 2 || rows[0].Metric != 1 {
-		t.Fatalf("objective calls %d, trial %+v", calls.Load(), rows[0])
 	}
 }

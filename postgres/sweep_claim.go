@@ -1,4 +1,4 @@
-package sweep
+package postgres
 
 import (
 	"context"
@@ -9,62 +9,50 @@ import (
 	"math"
 	"time"
 
-	"github.com/housing-mlops/mlops/tune"
+	"github.com/housing-mlops/mlops/sweep"
 )
-
-// Claim is a trial held by one worker until its lease expires.
-type Claim struct {
-	Sweep   *Sweep
-	Index   int
-	Params  map[string]any
-	Worker  string
-	Attempt int           // 1 for the first claim of this trial
-	Lease   time.Duration // how long each Heartbeat extends the lease
-	// PrevRunID is the tracking run of an earlier attempt whose lease
-	// expired, so the new holder can mark it failed; "" otherwise.
-	PrevRunID string
-}
 
 // owned selects the claimed trial row only while this claim holds it:
 // another worker's later claim bumps attempts and so voids this one.
 const owned = `sweep_id = $1 AND idx = $2 AND worker = $3 AND attempts = $4 AND status = 'running'`
 
-func (c *Claim) key() []any { return []any{c.Sweep.ID, c.Index, c.Worker, c.Attempt} }
+// claimKey is the arguments $1 to $4 of owned.
+func claimKey(c *sweep.Claim) []any { return []any{c.Sweep.ID, c.Index, c.Worker, c.Attempt} }
 
 // Claim gives worker a trial of the sweep, leased for lease, in one
 // transaction: first a released trial or a running one whose lease has
 // expired (the lowest index not locked by another claimer: FOR UPDATE SKIP
 // LOCKED); otherwise, under a row lock on the sweep that serialises
-// creation, the next trial index with parameters sampled given the trials
-// finished so far. It returns ErrNoTrial when every trial exists and is
-// held by a live worker (ask again later) and ErrSweepDone when every
-// trial has finished. A trial whose lease expired MaxAttempts times is
-// failed rather than handed out again.
-func (s *Store) Claim(ctx context.Context, sweepID, worker string, lease time.Duration) (*Claim, error) {
+// creation, the next trial index with parameters from sweep.NextParams. It
+// returns sweep.ErrNoTrial when every trial exists and is held by a live
+// worker and sweep.ErrSweepDone when every trial has finished. A trial
+// whose lease expired MaxAttempts times is failed rather than handed out
+// again.
+func (q *SweepQueue) Claim(ctx context.Context, sweepID, worker string, lease time.Duration) (*sweep.Claim, error) {
 	if worker == "" {
 		return nil, errors.New("sweep: claim: empty worker name")
 	}
 	if lease < time.Millisecond {
 		return nil, fmt.Errorf("sweep: claim: lease %v is too short", lease)
 	}
-	var c *Claim
+	var c *sweep.Claim
 	// ErrNoTrial and ErrSweepDone commit (trials failed on the way stay
 	// failed) and are returned after.
 	var outcome error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := q.inTx(ctx, func(tx *sql.Tx) error {
 		sw, err := getSweep(ctx, tx, sweepID, "")
 		if err != nil {
 			return err
 		}
-		if c, err = s.reclaim(ctx, tx, sw, worker, lease); c != nil || err != nil {
+		if c, err = q.reclaim(ctx, tx, sw, worker, lease); c != nil || err != nil {
 			return err
 		}
 		// Lock order everywhere: trial rows, then the sweep row.
 		if sw, err = getSweep(ctx, tx, sweepID, "FOR UPDATE"); err != nil {
 			return err
 		}
-		c, err = s.createNext(ctx, tx, sw, worker, lease)
-		if errors.Is(err, ErrNoTrial) || errors.Is(err, ErrSweepDone) {
+		c, err = createNext(ctx, tx, sw, worker, lease)
+		if errors.Is(err, sweep.ErrNoTrial) || errors.Is(err, sweep.ErrSweepDone) {
 			outcome, err = err, nil
 		}
 		return err
@@ -80,7 +68,7 @@ func (s *Store) Claim(ctx context.Context, sweepID, worker string, lease time.Du
 
 // reclaim takes over the lowest-index released or expired trial, failing
 // those that used up their attempts on the way; nil when there is none.
-func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, sw *Sweep, worker string, lease time.Duration) (*Claim, error) {
+func (q *SweepQueue) reclaim(ctx context.Context, tx *sql.Tx, sw *sweep.Sweep, worker string, lease time.Duration) (*sweep.Claim, error) {
 	for {
 		var idx, attempts int
 		var params, status, prevRun string
@@ -93,7 +81,7 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, sw *Sweep, worker strin
 		if err != nil {
 			return nil, fmt.Errorf("sweep %s: find expired trial: %w", sw.ID, err)
 		}
-		if status == StatusRunning && attempts >= s.maxAttempts() {
+		if status == sweep.StatusRunning && attempts >= q.maxAttempts() {
 			msg := fmt.Sprintf("lease expired on each of %d attempts", attempts)
 			if _, err := tx.ExecContext(ctx, `UPDATE sweep_trials SET status = 'failed', error = $3, lease_until = NULL,
 				finished = now() WHERE sweep_id = $1 AND idx = $2`, sw.ID, idx, msg); err != nil {
@@ -110,8 +98,8 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, sw *Sweep, worker strin
 			WHERE sweep_id = $1 AND idx = $2`, sw.ID, idx, worker, leaseInterval(lease)); err != nil {
 			return nil, fmt.Errorf("sweep %s: claim trial %d: %w", sw.ID, idx, err)
 		}
-		c := &Claim{Sweep: sw, Index: idx, Params: p, Worker: worker, Attempt: attempts + 1, Lease: lease}
-		if status == StatusRunning {
+		c := &sweep.Claim{Sweep: sw, Index: idx, Params: p, Worker: worker, Attempt: attempts + 1, Lease: lease}
+		if status == sweep.StatusRunning {
 			c.PrevRunID = prevRun // a released trial's agent closed its own run
 		}
 		return c, nil
@@ -120,9 +108,9 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, sw *Sweep, worker strin
 
 // createNext creates the next trial, or says why there is none. The caller
 // holds the sweep row's lock, so two workers cannot create the same index
-// or sample from different histories for it. The errors ErrNoTrial and
-// ErrSweepDone say why no trial was created.
-func (s *Store) createNext(ctx context.Context, tx *sql.Tx, sw *Sweep, worker string, lease time.Duration) (*Claim, error) {
+// or sample from different histories for it. The errors sweep.ErrNoTrial
+// and sweep.ErrSweepDone say why no trial was created.
+func createNext(ctx context.Context, tx *sql.Tx, sw *sweep.Sweep, worker string, lease time.Duration) (*sweep.Claim, error) {
 	var n, open int
 	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status IN ('queued', 'running'))
 		FROM sweep_trials WHERE sweep_id = $1`, sw.ID).Scan(&n, &open)
@@ -131,11 +119,15 @@ func (s *Store) createNext(ctx context.Context, tx *sql.Tx, sw *Sweep, worker st
 	}
 	if n >= sw.Trials {
 		if open == 0 {
-			return nil, ErrSweepDone
+			return nil, sweep.ErrSweepDone
 		}
-		return nil, ErrNoTrial
+		return nil, sweep.ErrNoTrial
 	}
-	params, err := s.sample(ctx, tx, sw, n)
+	trials, err := listTrials(ctx, tx, sw)
+	if err != nil {
+		return nil, err
+	}
+	params, err := sweep.NextParams(sw, n, trials)
 	if err != nil {
 		return nil, err
 	}
@@ -154,102 +146,63 @@ func (s *Store) createNext(ctx context.Context, tx *sql.Tx, sw *Sweep, worker st
 	if err != nil {
 		return nil, fmt.Errorf("sweep %s: trial %d: %w", sw.ID, n, err)
 	}
-	return &Claim{Sweep: sw, Index: n, Params: p, Worker: worker, Attempt: 1, Lease: lease}, nil
-}
-
-// sample proposes trial index's parameters from the sweep's sampler given
-// the trials finished so far (done and stopped; failed ones are not
-// history, as in tune.Run).
-func (s *Store) sample(ctx context.Context, tx *sql.Tx, sw *Sweep, index int) (map[string]any, error) {
-	sampler, err := tune.NewSampler(sw.Config, sw.Seed)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := listTrials(ctx, tx, sw, "")
-	if err != nil {
-		return nil, err
-	}
-	var history []tune.TrialResult
-	for _, t := range rows {
-		if t.Status == StatusDone || t.Status == StatusStopped {
-			history = append(history, tune.TrialResult{Index: t.Index, Params: t.Params, Metric: t.Metric,
-				Metrics: t.Metrics, Budget: t.Budget, StoppedEarly: t.Status == StatusStopped})
-		}
-	}
-	return sampler.Sample(index, history)
+	return &sweep.Claim{Sweep: sw, Index: n, Params: p, Worker: worker, Attempt: 1, Lease: lease}, nil
 }
 
 // Heartbeat extends the claim's lease by its Lease from now (server time).
-// ErrLeaseLost means another worker holds the trial now: stop working on it.
-func (s *Store) Heartbeat(ctx context.Context, c *Claim) error {
-	return s.updateOwned(ctx, c, "heartbeat", `lease_until = now() + $5::interval`, leaseInterval(c.Lease))
+// sweep.ErrLeaseLost means another worker holds the trial now.
+func (q *SweepQueue) Heartbeat(ctx context.Context, c *sweep.Claim) error {
+	return q.updateOwned(ctx, c, "heartbeat", `lease_until = now() + $5::interval`, leaseInterval(c.Lease))
 }
 
 // SetRunID records the tracking run of this attempt on the trial.
-func (s *Store) SetRunID(ctx context.Context, c *Claim, runID string) error {
-	return s.updateOwned(ctx, c, "record run", `run_id = $5`, runID)
-}
-
-// Result is a trial's outcome as an agent reports it.
-type Result struct {
-	Metric       float64            // the sweep metric at Budget
-	Metrics      map[string]float64 // the trial's final metrics; non-finite values are dropped
-	Budget       int                // budget reached (trees); 0 for non-iterative trials
-	StoppedEarly bool               // cut by Hyperband at Budget
+func (q *SweepQueue) SetRunID(ctx context.Context, c *sweep.Claim, runID string) error {
+	return q.updateOwned(ctx, c, "record run", `run_id = $5`, runID)
 }
 
 // Complete records the result and finishes the trial (status done, or
-// stopped when cut by Hyperband). ErrLeaseLost means the trial was taken
-// over: the result is discarded, and the other holder's will count.
-func (s *Store) Complete(ctx context.Context, c *Claim, r Result) error {
-	status := StatusDone
-	if r.StoppedEarly {
-		status = StatusStopped
-	}
-	clean := map[string]float64{}
-	for k, v := range r.Metrics {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			clean[k] = v
-		}
-	}
-	metrics, err := json.Marshal(clean)
+// stopped when cut by Hyperband). sweep.ErrLeaseLost means the trial was
+// taken over: the result is discarded, and the other holder's will count.
+func (q *SweepQueue) Complete(ctx context.Context, c *sweep.Claim, r sweep.Result) error {
+	metrics, err := json.Marshal(sweep.FiniteMetrics(r.Metrics))
 	if err != nil {
 		return fmt.Errorf("sweep %s: trial %d: metrics: %w", c.Sweep.ID, c.Index, err)
 	}
-	return s.updateOwned(ctx, c, "complete",
+	return q.updateOwned(ctx, c, "complete",
 		`status = $5, metric = $6, metrics = $7, budget = $8, lease_until = NULL, finished = now()`,
-		status, nullable(r.Metric), string(metrics), r.Budget)
+		r.Status(), nullable(r.Metric), string(metrics), r.Budget)
 }
 
 // Fail finishes the trial as failed with cause's message.
-func (s *Store) Fail(ctx context.Context, c *Claim, cause error) error {
+func (q *SweepQueue) Fail(ctx context.Context, c *sweep.Claim, cause error) error {
 	msg := "unknown error"
 	if cause != nil {
 		msg = cause.Error()
 	}
-	return s.updateOwned(ctx, c, "fail", `status = 'failed', error = $5, lease_until = NULL, finished = now()`, msg)
+	return q.updateOwned(ctx, c, "fail", `status = 'failed', error = $5, lease_until = NULL, finished = now()`, msg)
 }
 
 // Release hands the trial back unfinished (e.g. the agent is shutting
 // down), so another worker can claim it at once instead of waiting for
 // the lease to expire.
-func (s *Store) Release(ctx context.Context, c *Claim) error {
-	return s.updateOwned(ctx, c, "release", `status = 'queued', lease_until = NULL`)
+func (q *SweepQueue) Release(ctx context.Context, c *sweep.Claim) error {
+	return q.updateOwned(ctx, c, "release", `status = 'queued', lease_until = NULL`)
 }
 
 // updateOwned applies set to the claimed trial while the claim holds it;
 // extra arguments are $5 onwards.
-func (s *Store) updateOwned(ctx context.Context, c *Claim, what, set string, extra ...any) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE sweep_trials SET `+set+` WHERE `+owned, append(c.key(), extra...)...)
+func (q *SweepQueue) updateOwned(ctx context.Context, c *sweep.Claim, what, set string, extra ...any) error {
+	res, err := q.db.ExecContext(ctx, `UPDATE sweep_trials SET `+set+` WHERE `+owned, append(claimKey(c), extra...)...)
 	if err != nil {
 		return fmt.Errorf("sweep %s: trial %d: %s: %w", c.Sweep.ID, c.Index, what, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("sweep %s: trial %d: %s: %w", c.Sweep.ID, c.Index, what, ErrLeaseLost)
+		return fmt.Errorf("sweep %s: trial %d: %s: %w", c.Sweep.ID, c.Index, what, sweep.ErrLeaseLost)
 	}
 	return nil
 }
 
+// nullable stores a non-finite metric as NULL, which reads back as NaN.
 func nullable(f float64) any {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil
@@ -263,18 +216,18 @@ func nullable(f float64) any {
 // (tune.Hyperband.ShouldStop). Reports are serialised by the sweep row's
 // lock, so each decision sees every earlier report. Without early
 // termination in the config the metric is recorded and stop is false.
-func (s *Store) ReportBand(ctx context.Context, c *Claim, budget int, metric float64) (stop bool, err error) {
+func (q *SweepQueue) ReportBand(ctx context.Context, c *sweep.Claim, budget int, metric float64) (stop bool, err error) {
 	cfg := c.Sweep.Config
 	loss := cfg.Loss(metric)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return false, fmt.Errorf("sweep %s: trial %d: band %d: metric %v is not finite", c.Sweep.ID, c.Index, budget, metric)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = q.inTx(ctx, func(tx *sql.Tx) error {
 		// Lock order: the trial row (ownership), then the sweep row.
 		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM sweep_trials WHERE `+owned+` FOR UPDATE`, c.key()...).Scan(&one)
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM sweep_trials WHERE `+owned+` FOR UPDATE`, claimKey(c)...).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sweep %s: trial %d: band %d: %w", c.Sweep.ID, c.Index, budget, ErrLeaseLost)
+			return fmt.Errorf("sweep %s: trial %d: band %d: %w", c.Sweep.ID, c.Index, budget, sweep.ErrLeaseLost)
 		}
 		if err != nil {
 			return fmt.Errorf("sweep %s: trial %d: band %d: %w", c.Sweep.ID, c.Index, budget, err)
@@ -303,6 +256,7 @@ func (s *Store) ReportBand(ctx context.Context, c *Claim, budget int, metric flo
 	return stop, err
 }
 
+// bandLosses lists every loss reported at a band of the sweep.
 func bandLosses(ctx context.Context, tx *sql.Tx, sweepID string, budget int) ([]float64, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT loss FROM sweep_bands WHERE sweep_id = $1 AND budget = $2`, sweepID, budget)
 	if err != nil {
