@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,18 +18,7 @@ import (
 func TestServeCanaryMLflowAndUI(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	storePath := filepath.Join(dir, "mlops.db")
-	artsURL := "file://" + filepath.Join(dir, "artifacts")
-	store, err := openStore(ctx, storePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	arts, err := openArtifacts(ctx, artsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arts.Close()
+	storePath, artsURL, store, arts := openTestRegistry(t, dir)
 	register(t, ctx, store, arts, "models/housing/1/model.json", ridgeArtifact(t, 1))
 	info, err := arts.Put(ctx, "models/housing/2/model.json", bytes.NewReader(ridgeArtifact(t, 1000)))
 	if err != nil {

@@ -160,18 +160,7 @@ func TestServeReadOnlyFlag(t *testing.T) {
 func TestServeCanaryFollowsAlias(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	storePath := filepath.Join(dir, "mlops.db")
-	artsURL := "file://" + filepath.Join(dir, "artifacts")
-	store, err := openStore(ctx, storePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	arts, err := openArtifacts(ctx, artsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arts.Close()
+	storePath, artsURL, store, arts := openTestRegistry(t, dir)
 	for v, alpha := range []float64{1, 100, 1000} {
 		info, err := arts.Put(ctx, fmt.Sprintf("models/housing/%d/model.json", v+1), bytes.NewReader(ridgeArtifact(t, alpha)))
 		if err != nil {

@@ -89,18 +89,7 @@ func register(t *testing.T, ctx context.Context, store mlops.Store, arts mlops.A
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
-	storePath := filepath.Join(dir, "mlops.db")
-	artsURL := "file://" + filepath.Join(dir, "artifacts")
-	store, err := openStore(ctx, storePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	arts, err := openArtifacts(ctx, artsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer arts.Close()
+	storePath, artsURL, store, arts := openTestRegistry(t, dir)
 	register(t, ctx, store, arts, "models/housing/1/model.json", ridgeArtifact(t, 1))
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -288,4 +277,23 @@ func TestServeFallsBackToBlob(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openTestRegistry opens the embedded store and a file artifact folder in
+// dir, as `mlops serve` would find them, closed when the test ends.
+func openTestRegistry(t *testing.T, dir string) (storePath, artsURL string, store mlops.Store, arts mlops.ArtifactStore) {
+	t.Helper()
+	storePath = filepath.Join(dir, "mlops.db")
+	artsURL = "file://" + filepath.Join(dir, "artifacts")
+	store, err := openStore(t.Context(), storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	arts, err = openArtifacts(t.Context(), artsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = arts.Close() })
+	return storePath, artsURL, store, arts
 }
