@@ -7,8 +7,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -79,6 +82,8 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	workers := fs.Int("workers", 0, "goroutines per model (0 = all cores)")
 	splitOut := fs.String("split-out", "", "write the fit, validation and test rows (0-based data rows) to this JSON file, "+
 		"to measure another implementation on the same rows (scripts/sklearn_sweep.py)")
+	searchList := fs.String("searches", strings.Join(allSearches, ","), "searches to run, comma-separated")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sweeps to this file (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%v", err)
@@ -87,6 +92,10 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return usagef("--trials and --seeds must be positive")
 	}
 	checkpoints, err := parseCheckpoints(*checks, *trials)
+	if err != nil {
+		return err
+	}
+	searches, err := parseSearches(*searchList)
 	if err != nil {
 		return err
 	}
@@ -113,8 +122,13 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	rep := sweepBenchReport{Family: *family, Metric: base.Metric.Name, Goal: base.Metric.Goal, Trials: *trials,
 		Seeds: *seeds, FitRows: d.Xfit.Rows, ValRows: d.Xval.Rows, Checkpoints: checkpoints}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	for s := uint64(1); s <= uint64(*seeds); s++ {
-		for _, search := range []string{searchRandom, searchTPE, searchTPEHB} {
+		for _, search := range searches {
 			run, err := benchOneSweep(ctx, base, search, *trials, s, obj, checkpoints)
 			if err != nil {
 				return fmt.Errorf("%s, seed %d: %w", search, s, err)
@@ -123,13 +137,59 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 			rep.Runs = append(rep.Runs, run)
 		}
 	}
-	rep.Summary = summarizeSweepBench(rep.Runs, checkpoints)
+	stop()
+	rep.Summary = summarizeSweepBench(rep.Runs, searches, checkpoints)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	return printSweepBench(stdout, rep)
+}
+
+// allSearches are the searches the harness knows, in the order it runs them.
+var allSearches = []string{searchRandom, searchTPE, searchTPEHB}
+
+// parseSearches reads --searches, keeping the harness's order.
+func parseSearches(s string) ([]string, error) {
+	want := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allSearches, f) {
+			return nil, usagef("--searches: unknown search %q, want some of %s", f, strings.Join(allSearches, ", "))
+		}
+		want[f] = true
+	}
+	var out []string
+	for _, search := range allSearches {
+		if want[search] {
+			out = append(out, search)
+		}
+	}
+	return out, nil
+}
+
+// startCPUProfile starts profiling into path ("" = no profile) and returns
+// the function that stops it, safe to call more than once.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
 
 func parseCheckpoints(s string, trials int) ([]int, error) {
@@ -184,9 +244,9 @@ func benchOneSweep(ctx context.Context, base *tune.SweepConfig, search string, t
 	return run, nil
 }
 
-func summarizeSweepBench(runs []sweepBenchRun, checkpoints []int) []sweepBenchSummary {
+func summarizeSweepBench(runs []sweepBenchRun, searches []string, checkpoints []int) []sweepBenchSummary {
 	var out []sweepBenchSummary
-	for _, search := range []string{searchRandom, searchTPE, searchTPEHB} {
+	for _, search := range searches {
 		s := sweepBenchSummary{Search: search, BestAtMean: map[int]float64{}, BestAtSD: map[int]float64{}}
 		var trees, secs []float64
 		for _, k := range checkpoints {
@@ -248,7 +308,7 @@ func printSweepBench(w io.Writer, rep sweepBenchReport) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(rep.Summary) == 3 && rep.Summary[1].TreesMean > 0 {
+	if len(rep.Summary) == 3 && rep.Summary[1].TreesMean > 0 { // all three searches ran
 		fmt.Fprintf(w, "\nHyperband grew %.0f %% of the trees TPE alone grew.\n", 100*rep.Summary[2].TreesMean/rep.Summary[1].TreesMean)
 	}
 	return nil

@@ -72,6 +72,32 @@ func TestBenchSweepJSON(t *testing.T) {
 	}
 }
 
+// TestBenchSweepSearchesAndProfile runs one search of the harness with a
+// CPU profile, and rejects an unknown search by name.
+func TestBenchSweepSearchesAndProfile(t *testing.T) {
+	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	r := runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "300", "--trials", "2", "--seeds", "1",
+		"--searches", "tpe+hyperband", "--cpuprofile", prof, "--json")
+	if r.code != 0 {
+		t.Fatalf("bench sweep: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep sweepBenchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if len(rep.Runs) != 1 || rep.Runs[0].Search != searchTPEHB || len(rep.Summary) != 1 {
+		t.Fatalf("runs %+v, summary %+v", rep.Runs, rep.Summary)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Fatalf("profile: %v", err)
+	}
+	r = runCLI(t, "bench", "sweep", "--config", cfg, "--searches", "random,grid")
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown search "grid"`) {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+}
+
 // checkSweepRows checks the --split-out file: disjoint fit, validation and
 // test parts of the sampled data rows, 64/16/20 %.
 func checkSweepRows(t *testing.T, path string, rows int) {

@@ -115,7 +115,27 @@ type RandomForest struct {
 
 	cache  *growCache
 	shared *SharedBins // binning to take when Grow is called on its matrix
-	flat   *tree.Flat  // prediction layout of Trees, rebuilt by Grow and UnmarshalJSON
+	flat   *lazyFlat   // prediction layout of Trees, renewed by Grow and UnmarshalJSON
+}
+
+// lazyFlat is the prediction layout of a set of trees, built on first use:
+// the forests of a sweep score themselves with GrowPredict and mostly never
+// call Predict, and flattening is serial work between a trial's bands.
+type lazyFlat struct {
+	once  sync.Once
+	trees []tree.Nodes
+	flat  *tree.Flat
+}
+
+func newLazyFlat(trees []tree.Nodes) *lazyFlat { return &lazyFlat{trees: trees} }
+
+// get returns the layout (nil for a nil receiver), building it once.
+func (l *lazyFlat) get() *tree.Flat {
+	if l == nil {
+		return nil
+	}
+	l.once.Do(func() { l.flat, l.trees = tree.Flatten(l.trees), nil })
+	return l.flat
 }
 
 // OOBResult is the out-of-bag estimate of generalisation.
@@ -224,7 +244,7 @@ func (f *RandomForest) grow(X *ml.Matrix, y []float64, total int, V *ml.Matrix, 
 	if p.OOBScore {
 		f.OOB = c.updateOOB(f.Trees, p, draws)
 	}
-	f.flat = tree.Flatten(f.Trees)
+	f.flat = newLazyFlat(f.Trees)
 	if V != nil {
 		addInOrder(sum, preds, p.Workers)
 	}

@@ -41,7 +41,10 @@ func (f *RandomForest) DecodeCanonical(data []byte) (canonical bool, err error) 
 		return false, err
 	}
 	*f = v
-	f.flat = tree.Flatten(f.Trees)
+	// Built now rather than on the first prediction: a server loads a
+	// model before it answers.
+	f.flat = newLazyFlat(f.Trees)
+	f.flat.get()
 	return canonical, nil
 }
 

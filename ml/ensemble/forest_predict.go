@@ -37,7 +37,7 @@ const predictChunk = 512
 // computes it, so all paths agree bit for bit.
 func (f *RandomForest) predictRange(X *ml.Matrix, out []float64, lo, hi int) {
 	n := float64(len(f.Trees))
-	fl := f.flat
+	fl := f.flat.get()
 	switch {
 	case fl == nil || fl.Trees() != len(f.Trees):
 		for t := range f.Trees {
@@ -120,7 +120,7 @@ func (f *RandomForest) PredictWithQuantiles(X *ml.Matrix, qs []float64) (mean []
 		// comparisons order them exactly as cmp.Compare does.
 		sel.quantiles(vals, quantiles, i, !math.IsNaN(sum) && !math.IsInf(sum, 0))
 	}
-	if fl := f.flat; fl != nil && fl.Trees() == T {
+	if fl := f.flat.get(); fl != nil && fl.Trees() == T {
 		fl.ForEachRow(X.Data, X.Rows, X.Cols, row)
 		return mean, quantiles, nil
 	}

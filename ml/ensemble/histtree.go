@@ -122,21 +122,17 @@ func (b *forestBuilder) reset(rng *rand.Rand, draws int, bootstrap bool, eval *e
 		b.counts = make([]uint16, b.data.rows)
 	}
 	drawBag(rng, draws, bootstrap, b.counts)
-	n := 0
-	for _, c := range b.counts {
-		if c != 0 {
-			n++
-		}
+	if len(b.spare) < b.data.rows {
+		b.smp, b.spare = make([]sample, b.data.rows), make([]sample, b.data.rows)
 	}
-	if cap(b.smp) < n {
-		b.smp, b.spare = make([]sample, 0, n), make([]sample, n)
-	}
-	b.smp = b.smp[:0]
+	// Every row is written and the cursor advances past the drawn ones:
+	// whether a row was drawn is a coin flip no branch predictor learns.
+	smp, y, n := b.smp[:b.data.rows], b.y[:len(b.counts)], 0
 	for i, c := range b.counts {
-		if c != 0 {
-			b.smp = append(b.smp, sample{y: b.y[i], row: int32(i), w: uint32(c)})
-		}
+		smp[n] = sample{y: y[i], row: int32(i), w: uint32(c)}
+		n += int((uint32(c) + 0xffff) >> 16) // 1 if c > 0
 	}
+	b.smp = smp[:n]
 	b.nodes = tree.Nodes{Feature: b.nodes.Feature[:0], Threshold: b.nodes.Threshold[:0],
 		Left: b.nodes.Left[:0], Right: b.nodes.Right[:0], Value: b.nodes.Value[:0]}
 	clear(b.imp)
@@ -344,51 +340,49 @@ func (b *forestBuilder) bestSplit(it *histPending) (histSplit, bool) {
 // bins is cheaper than marking every row.
 const denseRows = 512
 
+// spreadBins is the largest number of bins a feature may have for fillHist
+// to spread its histogram over four copies in a dense node: row j adds to
+// bin code + 64·(j mod 4), and foldSpread sums the copies. A feature with
+// few bins (a one-hot column has two) sends most consecutive rows to the
+// same bin, and each addition then waits for the previous one's store; with
+// four copies, consecutive rows never touch the same memory. Measured on
+// the housing root node: 3.1 → 2.5 ns per row with one one-hot lane among
+// three, 3.7 → 2.6 with three.
+const spreadBins = 64
+
 // fillHist builds the histograms of the features of group (lanes 0, 1, ...)
 // over smp[start:end] and bitmaps of their non-empty bins, so scanHist
 // visits (and clears) only those: deep nodes hold few rows spread over a
 // wide bin range. (A byte-per-bin marker array avoids the bitmap's
 // read-modify-write but was measured ~15 % slower overall, because every
 // scan then walks 32 words.) Three features are filled in one pass: their
-// additions are independent, so the processor overlaps them, where one
-// feature alone waits on each bin's previous addition whenever consecutive
-// rows share a bin (always, for a one-hot column in a large node).
+// additions are independent, so the processor overlaps them.
 func (b *forestBuilder) fillHist(group []int, start, end int) {
 	smp := b.smp[start:end]
 	mark := len(smp) < denseRows
-	if len(group) == 3 {
-		c0, c1, c2 := b.data.padded(group[0]), b.data.padded(group[1]), b.data.padded(group[2])
-		// Row indices are below the padded length, a power of two, so
-		// masking them with len-1 changes nothing but the bounds checks.
-		last := uint(b.data.stride - 1)
-		_, _, _ = c0[last], c1[last], c2[last]
-		h0, h1, h2 := &b.hist[0], &b.hist[1], &b.hist[2]
-		m0, m1, m2 := &b.mask[0], &b.mask[1], &b.mask[2]
-		for _, s := range smp {
-			wn, wy := uint64(s.w)<<24|1, float64(s.w)*s.y
-			i := uint(s.row) & last
-			a, bb, c := c0[i], c1[i], c2[i]
-			h0[a].wn += wn
-			h0[a].s += wy
-			h1[bb].wn += wn
-			h1[bb].s += wy
-			h2[c].wn += wn
-			h2[c].s += wy
-			if mark {
-				m0[a>>6] |= 1 << (a & 63)
-				m1[bb>>6] |= 1 << (bb & 63)
-				m2[c>>6] |= 1 << (c & 63)
+	// spread[l] is 0xc0 when lane l spreads its rows over four copies (see
+	// spreadBins), else 0: masking the row's position, shifted, with it
+	// gives the copy's offset.
+	var spread [maxLanes]uint
+	if !mark {
+		for l, f := range group {
+			if len(b.data.edges[f]) < spreadBins {
+				spread[l] = 0xc0
 			}
 		}
+	}
+	if len(group) == 3 {
+		b.fill3(group, smp, mark, spread)
 	} else {
 		for l, f := range group {
 			codes, last := b.data.padded(f), uint(b.data.stride-1)
 			_ = codes[last]
-			h, m := &b.hist[l], &b.mask[l]
-			for _, s := range smp {
+			h, m, sp := &b.hist[l], &b.mask[l], spread[l]
+			for j, s := range smp {
 				c := codes[uint(s.row)&last]
-				h[c].wn += uint64(s.w)<<24 | 1
-				h[c].s += float64(s.w) * s.y
+				k := uint(c) | uint(j)<<6&sp
+				h[k&255].wn += uint64(s.w)<<24 | 1
+				h[k&255].s += float64(s.w) * s.y
 				if mark {
 					m[c>>6] |= 1 << (c & 63)
 				}
@@ -397,7 +391,52 @@ func (b *forestBuilder) fillHist(group []int, start, end int) {
 	}
 	if !mark {
 		for l, f := range group {
-			b.markBins(l, len(b.data.edges[f])+1)
+			nb := len(b.data.edges[f]) + 1
+			if spread[l] != 0 {
+				b.foldSpread(l, nb)
+			}
+			b.markBins(l, nb)
+		}
+	}
+}
+
+// fill3 is fillHist of three features in one pass over the rows.
+func (b *forestBuilder) fill3(group []int, smp []sample, mark bool, spread [maxLanes]uint) {
+	c0, c1, c2 := b.data.padded(group[0]), b.data.padded(group[1]), b.data.padded(group[2])
+	// Row indices are below the padded length, a power of two, so
+	// masking them with len-1 changes nothing but the bounds checks.
+	last := uint(b.data.stride - 1)
+	_, _, _ = c0[last], c1[last], c2[last]
+	h0, h1, h2 := &b.hist[0], &b.hist[1], &b.hist[2]
+	m0, m1, m2 := &b.mask[0], &b.mask[1], &b.mask[2]
+	for j, s := range smp {
+		wn, wy := uint64(s.w)<<24|1, float64(s.w)*s.y
+		i, off := uint(s.row)&last, uint(j)<<6
+		a, bb, c := c0[i], c1[i], c2[i]
+		ka, kb, kc := (uint(a)|off&spread[0])&255, (uint(bb)|off&spread[1])&255, (uint(c)|off&spread[2])&255
+		h0[ka].wn += wn
+		h0[ka].s += wy
+		h1[kb].wn += wn
+		h1[kb].s += wy
+		h2[kc].wn += wn
+		h2[kc].s += wy
+		if mark {
+			m0[a>>6] |= 1 << (a & 63)
+			m1[bb>>6] |= 1 << (bb & 63)
+			m2[c>>6] |= 1 << (c & 63)
+		}
+	}
+}
+
+// foldSpread adds the three upper copies of lane l's first nb bins into
+// the first and clears them.
+func (b *forestBuilder) foldSpread(l, nb int) {
+	h := &b.hist[l]
+	for c := 0; c < nb && c < spreadBins; c++ {
+		for k := c + spreadBins; k < len(h); k += spreadBins {
+			h[c].wn += h[k].wn
+			h[c].s += h[k].s
+			h[k] = histBin{}
 		}
 	}
 }
