@@ -1,8 +1,12 @@
 """scikit-learn side of `mlops bench sweep`: random search of the original system's random forest
 space, on exactly the rows the Go harness used, to quote a same-sitting time ratio.
 
-    mlops bench sweep --data housing.csv --seeds 1 --trials 50 --split-out rows.json
-    /usr/bin/python3 scripts/sklearn_sweep.py housing.csv rows.json [trials] [seed]
+    mlops bench sweep --data housing.csv --seeds 1 --trials 50 --searches random \
+        --split-out rows.json --trials-out trials.json
+    /usr/bin/python3 scripts/sklearn_sweep.py housing.csv rows.json [trials] [seed|trials.json]
+
+With trials.json (the Go random search's own trials) scikit-learn fits exactly those parameter
+sets, which is the like-for-like time ratio; with a seed it draws its own.
 
 Design as in the harness: the 8 numeric columns median-imputed with medians of the fitting rows,
 then ocean_proximity one-hot. Trials draw the space of tune/spaces/random_forest.yaml uniformly
@@ -31,7 +35,7 @@ def wmape(y, p):
 def main():
     data, rows_path = sys.argv[1], sys.argv[2]
     trials = int(sys.argv[3]) if len(sys.argv) > 3 else 50
-    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    draw = sys.argv[4] if len(sys.argv) > 4 else "1"
     df = pd.read_csv(data)
     rows = json.load(open(rows_path))
     fit, val, test = (np.array(rows[k]) for k in ("fit_rows", "validation_rows", "test_rows"))
@@ -41,20 +45,23 @@ def main():
         X["op_" + c] = (df["ocean_proximity"] == c).astype(float)
     X, y = X.to_numpy(), df[TARGET].to_numpy()
 
-    rng = np.random.RandomState(seed)
+    if draw.endswith(".json"):
+        params = json.load(open(draw))[:trials]
+    else:
+        rng = np.random.RandomState(int(draw))
+        params = [{"n_estimators": int(rng.randint(50, 501)), "max_depth": int(rng.randint(5, 31)),
+                   "min_samples_split": int(rng.randint(2, 21)), "min_samples_leaf": int(rng.randint(1, 11)),
+                   "max_features": ["sqrt", "log2"][rng.randint(2)]} for _ in range(trials)]
     best = None
     start = time.perf_counter()
-    for _ in range(trials):
-        p = {"n_estimators": int(rng.randint(50, 501)), "max_depth": int(rng.randint(5, 31)),
-             "min_samples_split": int(rng.randint(2, 21)), "min_samples_leaf": int(rng.randint(1, 11)),
-             "max_features": ["sqrt", "log2"][rng.randint(2)]}
+    for p in params:
         m = RandomForestRegressor(random_state=42, n_jobs=-1, **p).fit(X[fit], y[fit])
         score = wmape(y[val], m.predict(X[val]))
         if best is None or score < best[0]:
             best = (score, p, m)
     seconds = time.perf_counter() - start
-    print(json.dumps({"trials": trials, "fit_rows": len(fit), "validation_rows": len(val),
-                      "seconds": seconds, "best_validation_wmape": best[0], "best_params": best[1],
+    print(json.dumps({"trials": len(params), "trees": sum(p["n_estimators"] for p in params),
+                      "fit_rows": len(fit), "validation_rows": len(val), "seconds": seconds, "best_validation_wmape": best[0], "best_params": best[1],
                       "test_wmape_of_best": wmape(y[test], best[2].predict(X[test]))}))
 
 

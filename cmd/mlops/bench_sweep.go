@@ -35,13 +35,14 @@ const (
 
 // sweepBenchRun is one sweep of the harness.
 type sweepBenchRun struct {
-	Search  string          `json:"search"`
-	Seed    uint64          `json:"seed"`
-	BestAt  map[int]float64 `json:"best_at"` // checkpoint (trials) → best metric so far
-	Best    float64         `json:"best"`
-	Trees   int             `json:"trees"` // budget spent: trees grown over all trials
-	Stopped int             `json:"stopped_early"`
-	Seconds float64         `json:"seconds"`
+	Search  string           `json:"search"`
+	Seed    uint64           `json:"seed"`
+	BestAt  map[int]float64  `json:"best_at"` // checkpoint (trials) → best metric so far
+	Best    float64          `json:"best"`
+	Trees   int              `json:"trees"` // budget spent: trees grown over all trials
+	Stopped int              `json:"stopped_early"`
+	Seconds float64          `json:"seconds"`
+	Params  []map[string]any `json:"-"` // per trial, in trial order
 }
 
 // sweepBenchSummary is one search's mean and standard deviation over seeds.
@@ -82,6 +83,8 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	workers := fs.Int("workers", 0, "goroutines per model (0 = all cores)")
 	splitOut := fs.String("split-out", "", "write the fit, validation and test rows (0-based data rows) to this JSON file, "+
 		"to measure another implementation on the same rows (scripts/sklearn_sweep.py)")
+	trialsOut := fs.String("trials-out", "", "write the parameters of the first random search's trials to this JSON file, "+
+		"to time another implementation on the same trials (scripts/sklearn_sweep.py)")
 	searchList := fs.String("searches", strings.Join(allSearches, ","), "searches to run, comma-separated")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sweeps to this file (go tool pprof)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -138,6 +141,9 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 	}
 	stop()
+	if err := writeTrialParams(*trialsOut, rep.Runs); err != nil {
+		return err
+	}
 	rep.Summary = summarizeSweepBench(rep.Runs, searches, checkpoints)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -145,6 +151,27 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return enc.Encode(rep)
 	}
 	return printSweepBench(stdout, rep)
+}
+
+// writeTrialParams writes the trial parameters of the first random search
+// among runs to path ("" = nothing to write).
+func writeTrialParams(path string, runs []sweepBenchRun) error {
+	if path == "" {
+		return nil
+	}
+	for _, r := range runs {
+		if r.Search == searchRandom {
+			b, err := json.Marshal(r.Params)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				return fmt.Errorf("--trials-out: %w", err)
+			}
+			return nil
+		}
+	}
+	return usagef("--trials-out needs the random search among --searches")
 }
 
 // allSearches are the searches the harness knows, in the order it runs them.
@@ -237,6 +264,7 @@ func benchOneSweep(ctx context.Context, base *tune.SweepConfig, search string, t
 		run.Best = res.Trials[res.Best].Metric
 	}
 	for _, t := range res.Trials {
+		run.Params = append(run.Params, t.Params)
 		if t.StoppedEarly {
 			run.Stopped++
 		}

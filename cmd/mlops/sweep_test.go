@@ -73,7 +73,8 @@ func TestBenchSweepJSON(t *testing.T) {
 }
 
 // TestBenchSweepSearchesAndProfile runs one search of the harness with a
-// CPU profile, and rejects an unknown search by name.
+// CPU profile, writes the random search's trials, and rejects an unknown
+// search by name.
 func TestBenchSweepSearchesAndProfile(t *testing.T) {
 	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
@@ -91,6 +92,16 @@ func TestBenchSweepSearchesAndProfile(t *testing.T) {
 	}
 	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
 		t.Fatalf("profile: %v", err)
+	}
+	trials := filepath.Join(t.TempDir(), "trials.json")
+	r = runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "300", "--trials", "3", "--seeds", "1",
+		"--searches", "random", "--trials-out", trials)
+	var params []map[string]any
+	if b, err := os.ReadFile(trials); r.code != 0 || err != nil || json.Unmarshal(b, &params) != nil || len(params) != 3 {
+		t.Fatalf("--trials-out: exit %d, %v, %v\n%s", r.code, err, params, r.stderr)
+	}
+	if _, ok := params[0]["n_estimators"]; !ok {
+		t.Errorf("trial parameters %v lack n_estimators", params[0])
 	}
 	r = runCLI(t, "bench", "sweep", "--config", cfg, "--searches", "random,grid")
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown search "grid"`) {

@@ -31,8 +31,10 @@ const packShift = 1 << 24
 // forestBuilder grows weighted CART trees on bin codes, one after another:
 // a worker keeps one builder and its buffers for all the trees it grows. The
 // rows drawn by the bootstrap are listed once in smp with their weights
-// (draw counts), so no feature row is copied; a node owns smp[start:end]
-// and a split partitions that range.
+// (draw counts), so no feature row is copied; a node at depth d owns
+// smp[d&1][start:end], and a split partitions that range into the other
+// buffer, where its children find their rows: a partition writes each row
+// once and copies nothing back.
 //
 // A node's weight and weighted target sum come from its parent's histogram
 // scan, so the rows of a node are read only to build histograms and to
@@ -43,9 +45,8 @@ type forestBuilder struct {
 	rules treeRules
 	rng   *rand.Rand
 
-	counts []uint16 // scratch: bootstrap draw counts per training row
-	smp    []sample // rows in the tree, grouped by node
-	spare  []sample // scratch for partition
+	counts []uint16    // scratch: bootstrap draw counts per training row
+	smp    [2][]sample // rows in the tree, grouped by node, see above
 
 	hist [maxLanes][256]histBin
 	mask [maxLanes][4]uint64 // occupied bins of hist
@@ -62,10 +63,11 @@ type forestBuilder struct {
 	stack []histPending
 
 	// Rows to predict while the tree grows (nil eval: none): like smp, a
-	// node owns vidx[vstart:vend]; a leaf writes its value to pred.
-	eval       *evalRows
-	vidx, vtmp []int32
-	pred       []float64
+	// node at depth d owns vidx[d&1][vstart:vend]; a leaf writes its value
+	// to pred.
+	eval *evalRows
+	vidx [2][]int32
+	pred []float64
 }
 
 // evalRows are rows to predict, column-major so that routing them down a
@@ -122,27 +124,26 @@ func (b *forestBuilder) reset(rng *rand.Rand, draws int, bootstrap bool, eval *e
 		b.counts = make([]uint16, b.data.rows)
 	}
 	drawBag(rng, draws, bootstrap, b.counts)
-	if len(b.spare) < b.data.rows {
-		b.smp, b.spare = make([]sample, b.data.rows), make([]sample, b.data.rows)
+	if len(b.smp[1]) < b.data.rows {
+		b.smp = [2][]sample{make([]sample, b.data.rows), make([]sample, b.data.rows)}
 	}
 	// Every row is written and the cursor advances past the drawn ones:
 	// whether a row was drawn is a coin flip no branch predictor learns.
-	smp, y, n := b.smp[:b.data.rows], b.y[:len(b.counts)], 0
+	smp, y, n := b.smp[0][:b.data.rows], b.y[:len(b.counts)], 0
 	for i, c := range b.counts {
 		smp[n] = sample{y: y[i], row: int32(i), w: uint32(c)}
 		n += int((uint32(c) + 0xffff) >> 16) // 1 if c > 0
 	}
-	b.smp = smp[:n]
+	b.smp[0] = smp[:n]
 	b.nodes = tree.Nodes{Feature: b.nodes.Feature[:0], Threshold: b.nodes.Threshold[:0],
 		Left: b.nodes.Left[:0], Right: b.nodes.Right[:0], Value: b.nodes.Value[:0]}
 	clear(b.imp)
 	if eval != nil {
-		if cap(b.vidx) < eval.rows {
-			b.vidx, b.vtmp = make([]int32, eval.rows), make([]int32, eval.rows)
+		if len(b.vidx[1]) < eval.rows {
+			b.vidx = [2][]int32{make([]int32, eval.rows), make([]int32, eval.rows)}
 		}
-		b.vidx = b.vidx[:eval.rows]
-		for i := range b.vidx {
-			b.vidx[i] = int32(i)
+		for i := range eval.rows {
+			b.vidx[0][i] = int32(i)
 		}
 	}
 }
@@ -163,11 +164,11 @@ type histPending struct {
 // importances (weighted impurity decreases, normalised to sum to 1).
 func (b *forestBuilder) build() (tree.Nodes, []float64) {
 	var W, S float64
-	for _, s := range b.smp {
+	for _, s := range b.smp[0] {
 		W += float64(s.w)
 		S += float64(s.w) * s.y
 	}
-	root := histPending{node: b.nodes.Add(tree.Leaf, 0, S/W), end: len(b.smp), w: W, s: S}
+	root := histPending{node: b.nodes.Add(tree.Leaf, 0, S/W), end: len(b.smp[0]), w: W, s: S}
 	if b.eval != nil {
 		root.vend = b.eval.rows
 	}
@@ -210,11 +211,11 @@ func (b *forestBuilder) split(it histPending, s histSplit) {
 	// The weighted impurity decrease W·var - wL·varL - wR·varR is the proxy
 	// less S²/W.
 	b.imp[s.feature] += s.proxy - it.s*it.s/it.w
-	vmid := b.route(s.feature, thr, it.vstart, it.vend)
+	vmid := b.route(s.feature, thr, it)
 	left.vstart, left.vend, right.vstart, right.vend = it.vstart, vmid, vmid, it.vend
 	growL, growR := b.mayGrow(left), b.mayGrow(right)
 	if growL || growR {
-		b.partition(s, it.start, it.end)
+		b.partition(s, it)
 	}
 	b.push(right, growR)
 	b.push(left, growL)
@@ -240,7 +241,7 @@ func (b *forestBuilder) push(it histPending, grow bool) {
 // pure reports whether the rows of it all have the same target. Most nodes
 // are told apart within a few rows.
 func (b *forestBuilder) pure(it histPending) bool {
-	rows := b.smp[it.start:it.end]
+	rows := b.rows(it)
 	for _, s := range rows[1:] {
 		if s.y != rows[0].y {
 			return false
@@ -249,29 +250,31 @@ func (b *forestBuilder) pure(it histPending) bool {
 	return true
 }
 
-// route moves the eval rows of vidx[start:end] going left of the split
-// (feature f at threshold thr, compared as Nodes.PredictRow compares) to
-// the front, like partition, and returns the first index of the right side.
-func (b *forestBuilder) route(f int, thr float64, start, end int) int {
+// rows returns the rows of node it.
+func (b *forestBuilder) rows(it histPending) []sample { return b.smp[it.depth&1][it.start:it.end] }
+
+// route divides the eval rows of node it by the split (feature f at
+// threshold thr, compared as Nodes.PredictRow compares) like partition
+// divides its training rows, and returns the first index of the right side.
+func (b *forestBuilder) route(f int, thr float64, it histPending) int {
 	if b.eval == nil {
-		return start
+		return it.vstart
 	}
 	col := b.eval.cols[f*b.eval.rows : (f+1)*b.eval.rows]
-	seg := b.vidx[start:end]
-	right := b.vtmp[:len(seg)]
-	l, r := 0, 0
-	for _, i := range seg {
+	src := b.vidx[it.depth&1][it.vstart:it.vend]
+	dst := b.vidx[(it.depth+1)&1][it.vstart:it.vend]
+	l, r := 0, len(dst)-1
+	for _, i := range src {
 		isRight := 0
 		if !(col[i] <= thr) {
 			isRight = 1
 		}
-		seg[l] = i
-		right[r] = i
+		dst[l] = i
+		dst[r] = i
 		l += 1 - isRight
-		r += isRight
+		r -= isRight
 	}
-	copy(seg[l:], right[:r])
-	return start + l
+	return it.vstart + l
 }
 
 // predictLeaf writes the value of leaf it to its eval rows.
@@ -280,7 +283,7 @@ func (b *forestBuilder) predictLeaf(it histPending) {
 		return
 	}
 	v := b.nodes.Value[it.node]
-	for _, i := range b.vidx[it.vstart:it.vend] {
+	for _, i := range b.vidx[it.depth&1][it.vstart:it.vend] {
 		b.pred[i] = v
 	}
 }
@@ -321,7 +324,7 @@ func (b *forestBuilder) bestSplit(it *histPending) (histSplit, bool) {
 			group[k] = f
 			k += 1 - it.constant.bit(f)
 		}
-		b.fillHist(group[:k], it.start, it.end)
+		b.fillHist(group[:k], b.rows(*it))
 		for l, f := range group[:k] {
 			if b.occupied(l) < 2 {
 				it.constant.add(f)
@@ -357,8 +360,7 @@ const spreadBins = 64
 // read-modify-write but was measured ~15 % slower overall, because every
 // scan then walks 32 words.) Three features are filled in one pass: their
 // additions are independent, so the processor overlaps them.
-func (b *forestBuilder) fillHist(group []int, start, end int) {
-	smp := b.smp[start:end]
+func (b *forestBuilder) fillHist(group []int, smp []sample) {
 	mark := len(smp) < denseRows
 	// spread[l] is 0xc0 when lane l spreads its rows over four copies (see
 	// spreadBins), else 0: masking the row's position, shifted, with it
@@ -400,7 +402,10 @@ func (b *forestBuilder) fillHist(group []int, start, end int) {
 	}
 }
 
-// fill3 is fillHist of three features in one pass over the rows.
+// fill3 is fillHist of three features in one pass over the rows. Small
+// nodes mark their bins as they go; large ones may spread their bins over
+// copies. Each case has a loop of its own: one loop doing both keeps more
+// values live than there are registers, and spills them on every row.
 func (b *forestBuilder) fill3(group []int, smp []sample, mark bool, spread [maxLanes]uint) {
 	c0, c1, c2 := b.data.padded(group[0]), b.data.padded(group[1]), b.data.padded(group[2])
 	// Row indices are below the padded length, a power of two, so
@@ -408,23 +413,35 @@ func (b *forestBuilder) fill3(group []int, smp []sample, mark bool, spread [maxL
 	last := uint(b.data.stride - 1)
 	_, _, _ = c0[last], c1[last], c2[last]
 	h0, h1, h2 := &b.hist[0], &b.hist[1], &b.hist[2]
-	m0, m1, m2 := &b.mask[0], &b.mask[1], &b.mask[2]
+	if mark {
+		m0, m1, m2 := &b.mask[0], &b.mask[1], &b.mask[2]
+		for _, s := range smp {
+			wn, wy := uint64(s.w)<<24|1, float64(s.w)*s.y
+			i := uint(s.row) & last
+			a, bb, c := c0[i], c1[i], c2[i]
+			h0[a].wn += wn
+			h0[a].s += wy
+			h1[bb].wn += wn
+			h1[bb].s += wy
+			h2[c].wn += wn
+			h2[c].s += wy
+			m0[a>>6] |= 1 << (a & 63)
+			m1[bb>>6] |= 1 << (bb & 63)
+			m2[c>>6] |= 1 << (c & 63)
+		}
+		return
+	}
+	sp0, sp1, sp2 := spread[0], spread[1], spread[2]
 	for j, s := range smp {
 		wn, wy := uint64(s.w)<<24|1, float64(s.w)*s.y
 		i, off := uint(s.row)&last, uint(j)<<6
-		a, bb, c := c0[i], c1[i], c2[i]
-		ka, kb, kc := (uint(a)|off&spread[0])&255, (uint(bb)|off&spread[1])&255, (uint(c)|off&spread[2])&255
+		ka, kb, kc := (uint(c0[i])|off&sp0)&255, (uint(c1[i])|off&sp1)&255, (uint(c2[i])|off&sp2)&255
 		h0[ka].wn += wn
 		h0[ka].s += wy
 		h1[kb].wn += wn
 		h1[kb].s += wy
 		h2[kc].wn += wn
 		h2[kc].s += wy
-		if mark {
-			m0[a>>6] |= 1 << (a & 63)
-			m1[bb>>6] |= 1 << (bb & 63)
-			m2[c>>6] |= 1 << (c & 63)
-		}
 	}
 }
 
@@ -550,24 +567,24 @@ func maxProxy(cw []uint64, cs []float64, W, S float64, best int64) (int64, int) 
 	return best, k
 }
 
-// partition moves the rows of smp[start:end] going left to the front,
-// keeping both sides in order, and returns the first index of the right
-// child. It is branch-free: the side of a row is unpredictable, so each row
-// is written to both candidate places and only one cursor advances.
-func (b *forestBuilder) partition(s histSplit, start, end int) int {
+// partition writes the rows of node it to the same range of the other
+// buffer, those going left by split s from the front in order and those
+// going right from the back in reverse order. It is branch-free: the side
+// of a row is unpredictable, so each row is written at both cursors and
+// only one advances; a write at the idle cursor lands on a slot a later row
+// overwrites, or, for the last row, is that row's own.
+func (b *forestBuilder) partition(s histSplit, it histPending) {
 	codes, last := b.data.padded(s.feature), uint(b.data.stride-1)
 	_ = codes[last]
 	cut := uint32(s.bin)
-	seg := b.smp[start:end]
-	right := b.spare[:len(seg)]
-	l, r := 0, 0
-	for _, x := range seg {
+	src := b.rows(it)
+	dst := b.smp[(it.depth+1)&1][it.start:it.end]
+	l, r := 0, len(dst)-1
+	for _, x := range src {
 		isRight := int((cut - uint32(codes[uint(x.row)&last])) >> 31)
-		seg[l] = x
-		right[r] = x
+		dst[l] = x
+		dst[r] = x
 		l += 1 - isRight
-		r += isRight
+		r -= isRight
 	}
-	copy(seg[l:], right[:r])
-	return start + l
 }
