@@ -127,7 +127,7 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		Seeds: *seeds, FitRows: d.Xfit.Rows, ValRows: d.Xval.Rows, Checkpoints: checkpoints}
 	stop, err := startCPUProfile(*cpuProfile)
 	if err != nil {
-		return err
+		return fmt.Errorf("--cpuprofile: %w", err)
 	}
 	defer stop()
 	for s := uint64(1); s <= uint64(*seeds); s++ {
@@ -204,11 +204,11 @@ func startCPUProfile(path string) (func(), error) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, err
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, err
 	}
 	var once sync.Once
 	return func() {

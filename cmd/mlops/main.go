@@ -39,7 +39,14 @@ func commands() map[string]command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// MLOPS_CPUPROFILE profiles any command, a server until it shuts down.
+	stopProfile, err := startCPUProfile(os.Getenv("MLOPS_CPUPROFILE"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mlops: MLOPS_CPUPROFILE: %v\n", err)
+		os.Exit(1)
+	}
 	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	stop()
 	os.Exit(code)
 }
