@@ -65,3 +65,44 @@ func TestBadDSN(t *testing.T) {
 		t.Fatalf("err = %v, want a connect error", err)
 	}
 }
+
+// TestConcurrentOpensOfAFreshSchema opens one brand-new schema from several
+// connections at once, as replicas starting together do: every open must
+// succeed and each migration must be recorded once.
+func TestConcurrentOpensOfAFreshSchema(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	const opens = 8
+	errs := make(chan error, opens)
+	stores := make(chan *postgres.DB, opens)
+	for range opens {
+		go func() {
+			db, err := postgres.Open(ctx, dsn)
+			if err == nil {
+				stores <- db
+			}
+			errs <- err
+		}()
+	}
+	for range opens {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(stores)
+	var last *postgres.DB
+	for db := range stores {
+		t.Cleanup(func() { _ = db.Close() })
+		last = db
+	}
+	if last == nil {
+		t.Fatal("no open succeeded")
+	}
+	var n, distinct int
+	if err := last.SQL().QueryRow("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version").Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != distinct {
+		t.Fatalf("schema_version has %d rows for %d versions: a migration was recorded twice", n, distinct)
+	}
+}

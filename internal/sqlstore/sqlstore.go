@@ -175,7 +175,7 @@ func newRunID() (string, error) {
 // newer than the database's schema_version, each in its own transaction.
 // File names start with their version number: 0001_init.sql.
 func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+	if err := createVersionTable(ctx, db, d); err != nil {
 		return fmt.Errorf("%s: create schema_version: %w", d.Name, err)
 	}
 	migs, err := migrations(d, fsys, dir)
@@ -192,6 +192,27 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string)
 		}
 	}
 	return nil
+}
+
+// createVersionTable creates schema_version unless it exists, under the
+// migration lock: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe
+// against itself, and two processes opening a new database together would
+// otherwise both try to create the table's type, and one fail.
+func createVersionTable(ctx context.Context, db *sql.DB, d Dialect) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	if d.MigrationLock != "" {
+		if _, err := tx.ExecContext(ctx, d.MigrationLock); err != nil {
+			return fmt.Errorf("migration lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // LatestMigration returns the highest version among the migrations of dir
