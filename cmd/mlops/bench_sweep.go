@@ -106,14 +106,8 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if *splitOut != "" {
-		b, err := json.Marshal(rowsUsed)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*splitOut, b, 0o644); err != nil {
-			return fmt.Errorf("--split-out: %w", err)
-		}
+	if err := writeJSONFile(*splitOut, "--split-out", rowsUsed); err != nil {
+		return err
 	}
 	base, err := loadSweepConfig(*family, *cfgPath, "")
 	if err != nil {
@@ -130,15 +124,8 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("--cpuprofile: %w", err)
 	}
 	defer stop()
-	for s := uint64(1); s <= uint64(*seeds); s++ {
-		for _, search := range searches {
-			run, err := benchOneSweep(ctx, base, search, *trials, s, obj, checkpoints)
-			if err != nil {
-				return fmt.Errorf("%s, seed %d: %w", search, s, err)
-			}
-			fmt.Fprintf(stderr, "seed %d %-14s best %s %.4f, %d trees, %.1fs\n", s, search, rep.Metric, run.Best, run.Trees, run.Seconds)
-			rep.Runs = append(rep.Runs, run)
-		}
+	if rep.Runs, err = runSweepBench(ctx, base, searches, *seeds, *trials, obj, checkpoints, stderr); err != nil {
+		return err
 	}
 	stop()
 	if err := writeTrialParams(*trialsOut, rep.Runs); err != nil {
@@ -153,6 +140,24 @@ func benchSweepCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	return printSweepBench(stdout, rep)
 }
 
+// runSweepBench runs each search for each seed, reporting each run on
+// stderr.
+func runSweepBench(ctx context.Context, base *tune.SweepConfig, searches []string, seeds, trials int,
+	obj tune.Objective, checkpoints []int, stderr io.Writer) ([]sweepBenchRun, error) {
+	var runs []sweepBenchRun
+	for s := uint64(1); s <= uint64(seeds); s++ {
+		for _, search := range searches {
+			run, err := benchOneSweep(ctx, base, search, trials, s, obj, checkpoints)
+			if err != nil {
+				return nil, fmt.Errorf("%s, seed %d: %w", search, s, err)
+			}
+			fmt.Fprintf(stderr, "seed %d %-14s best %s %.4f, %d trees, %.1fs\n", s, search, base.Metric.Name, run.Best, run.Trees, run.Seconds)
+			runs = append(runs, run)
+		}
+	}
+	return runs, nil
+}
+
 // writeTrialParams writes the trial parameters of the first random search
 // among runs to path ("" = nothing to write).
 func writeTrialParams(path string, runs []sweepBenchRun) error {
@@ -161,17 +166,26 @@ func writeTrialParams(path string, runs []sweepBenchRun) error {
 	}
 	for _, r := range runs {
 		if r.Search == searchRandom {
-			b, err := json.Marshal(r.Params)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				return fmt.Errorf("--trials-out: %w", err)
-			}
-			return nil
+			return writeJSONFile(path, "--trials-out", r.Params)
 		}
 	}
 	return usagef("--trials-out needs the random search among --searches")
+}
+
+// writeJSONFile writes v as JSON to path ("" = nothing to write); errors
+// name the flag that gave the path.
+func writeJSONFile(path, flag string, v any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	return nil
 }
 
 // allSearches are the searches the harness knows, in the order it runs them.
