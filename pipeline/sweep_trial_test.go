@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/housing-mlops/mlops/internal/mltest"
 	"github.com/housing-mlops/mlops/ml"
 	"github.com/housing-mlops/mlops/ml/frame"
 	"github.com/housing-mlops/mlops/ml/metrics"
@@ -95,22 +96,10 @@ func TestSweepObjectiveForestBandsEqualFreshFits(t *testing.T) {
 		}
 		if first == nil {
 			first = got
-		} else if !equalBits(first, got) {
+		} else if !mltest.SameBits(first, got) {
 			t.Errorf("band metrics with 1 worker %v, with 2 %v", first, got)
 		}
 	}
-}
-
-func equalBits(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // Non-iterative families advance once, with budget 0.
