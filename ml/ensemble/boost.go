@@ -244,10 +244,7 @@ func (m *GradientBoosting) predictRange(X *ml.Matrix, out []float64, lo, hi int)
 		out[i] = m.Init
 	}
 	if fl := m.flat; fl != nil && fl.Trees() == len(m.Trees) {
-		data := X.Data[lo*X.Cols : hi*X.Cols]
-		for t := range m.Trees {
-			fl.AddTree(t, data, X.Cols, out[lo:hi])
-		}
+		fl.AddTrees(X.Data[lo*X.Cols:hi*X.Cols], X.Cols, out[lo:hi])
 		return
 	}
 	for t := range m.Trees {

@@ -58,10 +58,7 @@ func (f *RandomForest) predictRange(X *ml.Matrix, out []float64, lo, hi int) {
 	default:
 		// Trees are the outer loop so each tree's nodes stay in cache
 		// across the rows.
-		data := X.Data[lo*X.Cols : hi*X.Cols]
-		for t := range f.Trees {
-			fl.AddTree(t, data, X.Cols, out[lo:hi])
-		}
+		fl.AddTrees(X.Data[lo*X.Cols:hi*X.Cols], X.Cols, out[lo:hi])
 	}
 	for i := lo; i < hi; i++ {
 		out[i] /= n
@@ -144,8 +141,9 @@ func (f *RandomForest) PredictWithQuantiles(X *ml.Matrix, qs []float64) (mean []
 type orderStats struct {
 	n         int
 	qs        []float64
-	low, high int  // how many of the smallest / largest values are needed
-	sortAll   bool // sort instead of selecting
+	low, high int       // how many of the smallest / largest values are needed
+	sortAll   bool      // sort instead of selecting
+	cand      []float64 // ends' scratch
 }
 
 // selectLimit is the most order statistics selected from one end before a
@@ -165,6 +163,9 @@ func newOrderStats(n int, qs []float64) orderStats {
 		}
 	}
 	s.sortAll = s.low > selectLimit || s.high > selectLimit
+	if !s.sortAll {
+		s.cand = make([]float64, 2*n)
+	}
 	return s
 }
 
@@ -188,7 +189,7 @@ func (s *orderStats) quantiles(vals []float64, out [][]float64, i int, finite bo
 	}
 	var lowBuf, highBuf [selectLimit]float64
 	low, high := lowBuf[:s.low], highBuf[:s.high]
-	ends(vals, low, high)
+	ends(vals, low, high, s.cand)
 	rank := func(r int) float64 {
 		if r < s.n/2 {
 			return low[r]
@@ -208,10 +209,70 @@ func (s *orderStats) quantiles(vals []float64, out [][]float64, i int, finite bo
 }
 
 // ends fills low with the len(low) smallest of vals in ascending order and
-// high with the len(high) largest in descending order, in one pass of
-// about one comparison per value and end once the buffers are full. The
-// values must not be NaN (plain comparisons).
-func ends(vals, low, high []float64) {
+// high with the len(high) largest in descending order, using cand (room
+// for twice len(vals)) as scratch. The values must not be NaN (plain
+// comparisons).
+//
+// Inserting every value into the buffers costs a branch per value that
+// the processor cannot predict whenever a value belongs in a buffer. So a
+// first, branch-free pass bounds each end: split vals into g groups, g the
+// longer buffer's length; the g group minima are g values no larger than
+// the largest of them, so every value low needs is at most that bound
+// (likewise for high). Only the values within the bounds, a dozen or two
+// of 128, then go through the insertion.
+func ends(vals, low, high, cand []float64) {
+	g := max(len(low), len(high))
+	if g == 0 || len(vals) < 4*g {
+		insertEnds(vals, low, high)
+		return
+	}
+	lowBound, highBound := endBounds(vals, g)
+	cl, ch := cand[:len(vals)], cand[len(vals):2*len(vals)]
+	nl, nh := 0, 0
+	for _, v := range vals {
+		cl[nl], ch[nh] = v, v
+		nl += isTrue(v <= lowBound)
+		nh += isTrue(v >= highBound)
+	}
+	insertEnds(cl[:nl], low, nil)
+	insertEnds(ch[:nh], nil, high)
+}
+
+// endBounds splits vals (at least g values, g at most selectLimit) into g
+// groups and returns the largest group minimum and the smallest group
+// maximum.
+func endBounds(vals []float64, g int) (lowBound, highBound float64) {
+	var mins, maxs [selectLimit]float64
+	copy(mins[:g], vals)
+	copy(maxs[:g], vals)
+	for i := g; i < len(vals); i += g {
+		group := vals[i:min(i+g, len(vals))]
+		for j, v := range group {
+			mins[j] = min(mins[j], v)
+			maxs[j] = max(maxs[j], v)
+		}
+	}
+	lowBound, highBound = mins[0], maxs[0]
+	for j := 1; j < g; j++ {
+		lowBound = max(lowBound, mins[j])
+		highBound = min(highBound, maxs[j])
+	}
+	return lowBound, highBound
+}
+
+// isTrue is 1 for true and 0 for false, written so the compiler sets a
+// register from the flags instead of branching.
+func isTrue(b bool) int {
+	var n int
+	if b {
+		n = 1
+	}
+	return n
+}
+
+// insertEnds is ends by inserting every value: about one comparison per
+// value and end once the buffers are full.
+func insertEnds(vals, low, high []float64) {
 	nl, nh := 0, 0
 	for _, v := range vals {
 		if len(low) > 0 && (nl < len(low) || v < low[len(low)-1]) {

@@ -53,16 +53,18 @@ func TestFlatWalksMatchNodes(t *testing.T) {
 		for _, rows := range []int{1, 3, 7, 8, 9, 15, 17, rowsIn} {
 			block := data[(rowsIn-rows)*cols:] // the last rows hold the NaN ones
 			checkForEachRow(t, flat, trees, block, rows, cols)
-			for k := range trees {
-				out := make([]float64, rows)
-				for i := range out {
-					out[i] = float64(i) // AddTree must add, not overwrite
+			out := make([]float64, rows)
+			for i := range out {
+				out[i] = float64(i) // AddTrees must add, not overwrite
+			}
+			flat.AddTrees(block, cols, out)
+			for i := range out {
+				want := float64(i)
+				for k := range trees {
+					want += trees[k].PredictRow(block[i*cols : (i+1)*cols])
 				}
-				flat.AddTree(k, block, cols, out)
-				for i := range out {
-					if want := float64(i) + trees[k].PredictRow(block[i*cols:(i+1)*cols]); !sameFloat(out[i], want) {
-						t.Fatalf("T=%d rows=%d tree %d row %d: AddTree %v, want %v", T, rows, k, i, out[i], want)
-					}
+				if !sameFloat(out[i], want) {
+					t.Fatalf("T=%d rows=%d row %d: AddTrees %v, want %v", T, rows, i, out[i], want)
 				}
 			}
 		}
@@ -148,7 +150,7 @@ func TestFlattenRenumbersNonAdjacentSiblings(t *testing.T) {
 }
 
 // BenchmarkFlatWalks times the walks on 64 trees: one row across the trees
-// (PredictTrees) and a 100-row batch tree by tree (AddTree).
+// (PredictTrees) and a 100-row batch tree by tree (AddTrees).
 func BenchmarkFlatWalks(b *testing.B) {
 	trees, data, cols := flatFixture(b, 64)
 	flat := Flatten(trees)
@@ -158,12 +160,10 @@ func BenchmarkFlatWalks(b *testing.B) {
 			flat.PredictTrees(data[:cols], vals)
 		}
 	})
-	b.Run("AddTree/100", func(b *testing.B) {
+	b.Run("AddTrees/100", func(b *testing.B) {
 		out := make([]float64, 100)
 		for b.Loop() {
-			for k := range trees {
-				flat.AddTree(k, data[:100*cols], cols, out)
-			}
+			flat.AddTrees(data[:100*cols], cols, out)
 		}
 	})
 	b.Run("PredictRow/100", func(b *testing.B) {
@@ -176,4 +176,26 @@ func BenchmarkFlatWalks(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestFlatRefusesNarrowRows checks that a walk given rows narrower than the
+// features its trees split on panics instead of reading past the rows (the
+// walks load features without bounds checks).
+func TestFlatRefusesNarrowRows(t *testing.T) {
+	trees, data, cols := flatFixture(t, 4)
+	flat := Flatten(trees)
+	for _, walk := range []func(){
+		func() { flat.AddTrees(data[:9*(cols-1)], cols-1, make([]float64, 9)) },
+		func() { flat.PredictTrees(data[:cols-1], make([]float64, len(trees))) },
+		func() { flat.AddTrees(data[:8*cols-1], cols, make([]float64, 8)) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("walk over too-narrow rows did not panic")
+				}
+			}()
+			walk()
+		}()
+	}
 }

@@ -277,22 +277,23 @@ func TestFlatMatchesNodes(t *testing.T) {
 		check(x)
 		nanRows = append(nanRows, x...)
 	}
-	// AddTree walks rows four at a time; 4000 rows and 8+3 rows cover both
-	// the grouped and the remainder paths.
+	// AddTrees walks rows eight at a time; 4000 rows and 8+3 rows cover
+	// both the full and the padded lane groups.
 	nanRows = append(nanRows, X.Data[:3*X.Cols]...)
 	for _, data := range [][]float64{X.Data, nanRows} {
 		rows := len(data) / X.Cols
-		for k := range trees {
-			out := make([]float64, rows)
-			for i := range out {
-				out[i] = float64(i) // AddTree must add, not overwrite
+		out := make([]float64, rows)
+		for i := range out {
+			out[i] = float64(i) // AddTrees must add, not overwrite
+		}
+		flat.AddTrees(data, X.Cols, out)
+		for i := range out {
+			want := float64(i)
+			for k := range trees {
+				want += trees[k].PredictRow(data[i*X.Cols : (i+1)*X.Cols])
 			}
-			flat.AddTree(k, data, X.Cols, out)
-			for i := range out {
-				want := float64(i) + trees[k].PredictRow(data[i*X.Cols:(i+1)*X.Cols])
-				if math.Float64bits(out[i]) != math.Float64bits(want) {
-					t.Fatalf("tree %d row %d: AddTree gives %v, want %v", k, i, out[i], want)
-				}
+			if math.Float64bits(out[i]) != math.Float64bits(want) {
+				t.Fatalf("row %d: AddTrees gives %v, want %v", i, out[i], want)
 			}
 		}
 	}
