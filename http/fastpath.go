@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -18,21 +19,28 @@ func fastDecode(schema *Schema, data []byte, maxBatch int) (*Batch, bool) {
 	if !p.lit('{') || !p.key("instances") || !p.lit(':') || !p.lit('[') {
 		return nil, false
 	}
-	n := p.countObjects()
-	if n < 1 || n > maxBatch {
+	// Every instance opens with a brace, so counting them (a vectorised
+	// byte count) bounds the rows from above; braces inside strings only
+	// make the batch roomier.
+	n := min(bytes.Count(p.data[p.pos:], []byte{'{'}), maxBatch)
+	if n < 1 {
 		return nil, false
 	}
 	b := newBatch(schema, n)
 	seen := make([]bool, schema.Len())
-	for r := 0; r < n; r++ {
-		if r > 0 && !p.lit(',') {
+	p.order = make([]int, schema.Len())
+	rows := 0
+	for !p.lit(']') {
+		if rows == n || (rows > 0 && !p.lit(',')) || !p.instance(schema, b, rows, seen) {
 			return nil, false
 		}
-		if !p.instance(schema, b, r, seen) {
-			return nil, false
-		}
+		rows++
 	}
-	if !p.lit(']') || !p.lit('}') {
+	if rows == 0 {
+		return nil, false
+	}
+	b.truncate(rows)
+	if !p.lit('}') {
 		return nil, false
 	}
 	p.ws()
@@ -43,6 +51,8 @@ func fastDecode(schema *Schema, data []byte, maxBatch int) (*Batch, bool) {
 type fastParser struct {
 	data []byte
 	pos  int
+	// order[j] is the field the j-th key of the last instance named.
+	order []int
 }
 
 func (p *fastParser) ws() {
@@ -68,7 +78,10 @@ func (p *fastParser) lit(c byte) bool {
 
 // str consumes a string and returns its content. Strings with escapes
 // (rare: "\u003c" from HTML-safe encoders) are decoded by encoding/json,
-// exactly as the slow path would.
+// exactly as the slow path would. The content is not checked for valid
+// UTF-8: callers only look it up among the schema's names and categories,
+// which are valid, so invalid bytes find nothing and the request goes to
+// the slow path.
 func (p *fastParser) str() ([]byte, bool) {
 	p.ws()
 	if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -87,8 +100,7 @@ func (p *fastParser) str() ([]byte, bool) {
 				}
 				return []byte(v), true
 			}
-			s := p.data[start:i]
-			return s, utf8.Valid(s)
+			return p.data[start:i], true
 		case c == '\\':
 			escaped = true
 			i++ // the escaped byte cannot end the string
@@ -104,36 +116,6 @@ func (p *fastParser) key(want string) bool {
 	return ok && string(k) == want
 }
 
-// countObjects counts the top-level objects of the array being read by a
-// cheap pre-scan (so the batch is allocated once); it tracks strings and
-// nesting only and leaves validation to the real pass.
-func (p *fastParser) countObjects() int {
-	depth, n := 0, 0
-	for i := p.pos; i < len(p.data); i++ {
-		switch p.data[i] {
-		case '"':
-			for i++; i < len(p.data) && p.data[i] != '"'; i++ {
-				if p.data[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			if depth == 0 && p.data[i] == '{' {
-				n++
-			}
-			depth++
-		case '}':
-			depth--
-		case ']':
-			if depth == 0 {
-				return n
-			}
-			depth--
-		}
-	}
-	return -1
-}
-
 // instance reads one object into row r, accepting only known, distinct
 // keys with valid values.
 func (p *fastParser) instance(schema *Schema, b *Batch, r int, seen []bool) bool {
@@ -144,16 +126,17 @@ func (p *fastParser) instance(schema *Schema, b *Batch, r int, seen []bool) bool
 	if p.lit('}') {
 		return allOptionalSeen(schema, seen)
 	}
-	for {
+	for j := 0; ; {
 		k, ok := p.str()
 		if !ok {
 			return false
 		}
-		i, known := schema.index[string(k)]
+		i, known := p.field(schema, k, j)
 		if !known || seen[i] || !p.lit(':') {
 			return false
 		}
 		seen[i] = true
+		j++
 		if !p.value(schema, b, i, r) {
 			return false
 		}
@@ -164,6 +147,22 @@ func (p *fastParser) instance(schema *Schema, b *Batch, r int, seen []bool) bool
 			return false
 		}
 	}
+}
+
+// field returns the index of the schema field named k, the j-th key of
+// an instance. Clients write every instance's keys in one order, so the
+// field the previous instance had j-th is tried before the name index.
+func (p *fastParser) field(schema *Schema, k []byte, j int) (int, bool) {
+	if j < len(p.order) {
+		if i := p.order[j]; schema.fields[i].Name == string(k) {
+			return i, true
+		}
+	}
+	i, known := schema.index[string(k)]
+	if known && j < len(p.order) {
+		p.order[j] = i
+	}
+	return i, known
 }
 
 // allOptionalSeen reports whether every field not seen may be missing.
@@ -206,7 +205,7 @@ func (p *fastParser) category(schema *Schema, b *Batch, i, r int) bool {
 	}
 	// The canonical spelling is its own normal form: no allocation.
 	cat, hit := schema.cats[i][string(s)]
-	if !hit {
+	if !hit && utf8.Valid(s) {
 		cat, hit = schema.cats[i][NormalizeCategory(string(s))]
 	}
 	if !hit {

@@ -159,6 +159,20 @@ func newBatch(s *Schema, n int) *Batch {
 	return b
 }
 
+// truncate keeps the first rows rows of b.
+func (b *Batch) truncate(rows int) {
+	b.Rows = rows
+	for i := range b.Columns {
+		c := &b.Columns[i]
+		if c.Num != nil {
+			c.Num = c.Num[:rows]
+		}
+		if c.Cat != nil {
+			c.Cat = c.Cat[:rows]
+		}
+	}
+}
+
 // Prediction is one model output: the point prediction and an interval
 // [Lower, Upper] that holds the truth with the model's nominal level.
 type Prediction struct {
