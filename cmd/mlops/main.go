@@ -39,16 +39,22 @@ func commands() map[string]command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// MLOPS_CPUPROFILE profiles any command, a server until it shuts down.
-	stopProfile, err := startCPUProfile(os.Getenv("MLOPS_CPUPROFILE"))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "mlops: MLOPS_CPUPROFILE: %v\n", err)
-		os.Exit(1)
-	}
-	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stopProfile()
+	code := profiled(ctx, os.Getenv("MLOPS_CPUPROFILE"), os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// profiled is execute under a CPU profile written to profile (the
+// MLOPS_CPUPROFILE variable; none when empty), so any command can be
+// profiled, a server until it shuts down.
+func profiled(ctx context.Context, profile string, args []string, stdout, stderr io.Writer) int {
+	stopProfile, err := startCPUProfile(profile)
+	if err != nil {
+		fmt.Fprintf(stderr, "mlops: MLOPS_CPUPROFILE: %v\n", err)
+		return 1
+	}
+	defer stopProfile()
+	return execute(ctx, args, stdout, stderr)
 }
 
 // execute runs one subcommand and returns the process exit code. It never
