@@ -13,7 +13,7 @@ import (
 // are placed depth-first, keeping a subtree's upper nodes close together.
 //
 // Predictions are bit-identical to Nodes.PredictRow, including for NaN
-// inputs (which go right). A Flat is immutable (but for its scratch pool)
+// inputs (which go right). A Flat is immutable (but for its scratch pools)
 // and safe for concurrent use.
 type Flat struct {
 	nodes []flatNode
@@ -29,7 +29,7 @@ type Flat struct {
 // flatNode is one node. Positions are byte offsets rather than indices so
 // the walk's inner step needs no multiplications: the child is at
 // nodes+left, and a split feature's values for the eight lanes of a row
-// block (see walk8) start at block+feat.
+// block (see blocks) start at block+feat.
 type flatNode struct {
 	v    float64 // threshold, or the value of a leaf
 	feat uint32  // split feature × laneBytes, or leafFeat
