@@ -38,6 +38,13 @@ func TestProfiledWritesProfile(t *testing.T) {
 	if code := profiled(context.Background(), path, []string{"version"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
+	checkProfile(t, path)
+}
+
+// checkProfile checks that path holds a CPU profile: pprof writes a
+// gzip-compressed protocol buffer.
+func checkProfile(t *testing.T, path string) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -38,16 +38,9 @@ func writeFile(t *testing.T, name, text string) string {
 func TestBenchSweepJSON(t *testing.T) {
 	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
 	splitOut := filepath.Join(t.TempDir(), "rows.json")
-	r := runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "500", "--trials", "4", "--seeds", "2",
-		"--checkpoints", "2,9", "--split-out", splitOut, "--json")
-	if r.code != 0 {
-		t.Fatalf("bench sweep: exit %d\n%s", r.code, r.stderr)
-	}
+	rep := benchSweepJSON(t, "--config", cfg, "--rows", "500", "--trials", "4", "--seeds", "2",
+		"--checkpoints", "2,9", "--split-out", splitOut)
 	checkSweepRows(t, splitOut, 500)
-	var rep sweepBenchReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
-	}
 	if len(rep.Runs) != 6 || len(rep.Summary) != 3 || fmt.Sprint(rep.Checkpoints) != "[2 4]" {
 		t.Fatalf("runs %d, summary %d, checkpoints %v", len(rep.Runs), len(rep.Summary), rep.Checkpoints)
 	}
@@ -78,23 +71,14 @@ func TestBenchSweepJSON(t *testing.T) {
 func TestBenchSweepSearchesAndProfile(t *testing.T) {
 	cfg := writeFile(t, "sweep.yaml", tinyForestSweep)
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
-	r := runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "300", "--trials", "2", "--seeds", "1",
-		"--searches", "tpe+hyperband", "--cpuprofile", prof, "--json")
-	if r.code != 0 {
-		t.Fatalf("bench sweep: exit %d\n%s", r.code, r.stderr)
-	}
-	var rep sweepBenchReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
-	}
+	rep := benchSweepJSON(t, "--config", cfg, "--rows", "300", "--trials", "2", "--seeds", "1",
+		"--searches", "tpe+hyperband", "--cpuprofile", prof)
 	if len(rep.Runs) != 1 || rep.Runs[0].Search != searchTPEHB || len(rep.Summary) != 1 {
 		t.Fatalf("runs %+v, summary %+v", rep.Runs, rep.Summary)
 	}
-	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
-		t.Fatalf("profile: %v", err)
-	}
+	checkProfile(t, prof)
 	trials := filepath.Join(t.TempDir(), "trials.json")
-	r = runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "300", "--trials", "3", "--seeds", "1",
+	r := runCLI(t, "bench", "sweep", "--config", cfg, "--rows", "300", "--trials", "3", "--seeds", "1",
 		"--searches", "random", "--trials-out", trials)
 	var params []map[string]any
 	if b, err := os.ReadFile(trials); r.code != 0 || err != nil || json.Unmarshal(b, &params) != nil || len(params) != 3 {
@@ -107,6 +91,21 @@ func TestBenchSweepSearchesAndProfile(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown search "grid"`) {
 		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 	}
+}
+
+// benchSweepJSON runs `mlops bench sweep ARGS --json`, which must succeed,
+// and returns its report.
+func benchSweepJSON(t *testing.T, args ...string) sweepBenchReport {
+	t.Helper()
+	r := runCLI(t, append(append([]string{"bench", "sweep"}, args...), "--json")...)
+	if r.code != 0 {
+		t.Fatalf("bench sweep: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep sweepBenchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	return rep
 }
 
 // checkSweepRows checks the --split-out file: disjoint fit, validation and
