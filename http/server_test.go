@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,5 +241,64 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	cancel()
 	if err := <-served; err == nil || !strings.Contains(err.Error(), "shutdown") {
 		t.Fatalf("Serve returned %v, want a shutdown timeout error", err)
+	}
+}
+
+// TestFastPathFieldOrderGuess checks that the fast decoder finds a key
+// from the field the previous instance had in that position, without the
+// name index, and still needs the index for a key in another position.
+func TestFastPathFieldOrderGuess(t *testing.T) {
+	schema := mustSchema(t, housingFields())
+	p := fastParser{order: make([]int, schema.Len())}
+	i, ok := p.field(schema, []byte("latitude"), 0)
+	if !ok || i != schema.index["latitude"] {
+		t.Fatalf("latitude: %d %v, want %d", i, ok, schema.index["latitude"])
+	}
+	noIndex := *schema
+	noIndex.index = nil
+	if j, ok := p.field(&noIndex, []byte("latitude"), 0); !ok || j != i {
+		t.Errorf("first key latitude again: %d %v, want %d from the last instance's order", j, ok, i)
+	}
+	if _, ok := p.field(&noIndex, []byte("longitude"), 0); ok {
+		t.Error("longitude found without the index, though the last instance began with latitude")
+	}
+}
+
+// TestFastPathMixedKeyOrdersAndBatchBound decodes instances whose keys come
+// in different orders, as the slow path does, and leaves a body over the
+// batch limit to the slow path (which reports it).
+func TestFastPathMixedKeyOrdersAndBatchBound(t *testing.T) {
+	schema := mustSchema(t, housingFields())
+	inst := validInstance()
+	keys := make([]string, 0, len(inst))
+	for _, f := range schema.fields {
+		keys = append(keys, f.Name)
+	}
+	object := func(order []string) string {
+		parts := make([]string, len(order))
+		for k, name := range order {
+			v, _ := json.Marshal(inst[name])
+			parts[k] = fmt.Sprintf("%q:%s", name, v)
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	reversed := slices.Clone(keys)
+	slices.Reverse(reversed)
+	body := []byte(`{"instances":[` + object(keys) + "," + object(reversed) + "," + object(keys) + `]}`)
+	fast, ok := fastDecode(schema, body, 3)
+	if !ok || fast.Rows != 3 {
+		t.Fatalf("fast path: ok %v, rows %v; want 3 rows", ok, fast)
+	}
+	slow, errs, msg := slowDecodeInstances(schema, body, 3)
+	if msg != "" || len(errs) > 0 {
+		t.Fatalf("slow path: %s %v", msg, errs)
+	}
+	for i := range fast.Columns {
+		if !slices.Equal(fast.Columns[i].Num, slow.Columns[i].Num) || !slices.Equal(fast.Columns[i].Cat, slow.Columns[i].Cat) {
+			t.Errorf("column %d: fast %v %v, slow %v %v", i, fast.Columns[i].Num, fast.Columns[i].Cat, slow.Columns[i].Num, slow.Columns[i].Cat)
+		}
+	}
+	if _, ok := fastDecode(schema, body, 2); ok {
+		t.Error("fast path accepted 3 instances with a batch limit of 2")
 	}
 }
