@@ -147,9 +147,8 @@ func (f *Flat) blocks(data []float64, rows, cols int) *[]float64 {
 	}
 	nb := (rows + lanes - 1) / lanes
 	buf := scratch(&f.blockPool, nb*lanes*cols)
-	b := (*buf)[:nb*lanes*cols]
 	for k := 0; k < nb; k++ {
-		block := b[k*lanes*cols : (k+1)*lanes*cols]
+		block := (*buf)[k*lanes*cols : (k+1)*lanes*cols]
 		for j := 0; j < lanes; j++ {
 			row := data[min(k*lanes+j, rows-1)*cols:][:cols]
 			for c, v := range row {
